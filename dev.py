@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""One-command set-up for distill_core. Needs only Python >= 3.11.
+
+  python3 dev.py app     set up .venv (if needed) and serve the app on http://localhost:8501
+  python3 dev.py test    set up .venv (if needed) and run the test suite
+  python3 dev.py setup   only set up .venv
+
+Set-up is idempotent: requirements are installed again only when requirements.txt changes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+STAMP = VENV / ".requirements.sha256"
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python >= 3.11 is needed, this is {sys.version.split()[0]}")
+    if not PY.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    want = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == want:
+        return
+    print("installing requirements (torch is large: a few minutes the first time)", flush=True)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True)
+    STAMP.write_text(want + "\n")
+
+
+def app(args: list[str]) -> int:
+    setup()
+    port = os.environ.get("PORT", "8501")
+    cmd = [str(PY), "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.address", "localhost",
+           "--server.port", port, "--server.headless", "true", "--browser.gatherUsageStats", "false", *args]
+    print(f"serving on http://localhost:{port}", flush=True)
+    return subprocess.call(cmd, cwd=ROOT)
+
+
+def test(args: list[str]) -> int:
+    setup()
+    return subprocess.call([str(PY), "-m", "pytest", "-q", *(args or ["tests"])], cwd=ROOT)
+
+
+def main() -> int:
+    command, *rest = sys.argv[1:] or ["help"]
+    if command == "setup":
+        setup()
+        return 0
+    if command == "app":
+        return app(rest)
+    if command == "test":
+        return test(rest)
+    print(__doc__)
+    return 0 if command in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

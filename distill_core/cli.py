@@ -1,0 +1,159 @@
+"""Command line: `python -m distill_core <stage> [flags] --run-dir runs/NAME`.
+
+Each stage's flags are generated from its config dataclass, so `--help` shows every field with its
+unit and default, and the CLI, YAML files and the app share one definition. Precedence:
+defaults < --config YAML < flags given on the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import resolve_config
+
+# stage name -> (config class, job function(cfg, run_dir, resume, overwrite) -> metrics, summary)
+Stage = tuple[type, Callable[..., dict], str]
+
+
+def _stages() -> dict[str, Stage]:
+    from .teacher import TeacherConfig, run_teacher
+
+    stages: dict[str, Stage] = {
+        "teacher": (TeacherConfig, run_teacher, "train a teacher on real data (squeeze), a checkpoint per epoch"),
+    }
+    return stages
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _parse_mapping(text: str) -> dict:
+    """'{"width": 32}' (JSON) or 'width=32,depth=2' -> dict with numbers parsed."""
+    text = text.strip()
+    if text.startswith("{"):
+        return json.loads(text)
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = item.partition("=")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per field of config class `cls`; defaults are SUPPRESSed so only given flags override."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(f"{cls.__name__} fields (also settable in --config YAML)")
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        kind, origin = hints[f.name], typing.get_origin(hints[f.name])
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif kind is dict or origin is dict:
+            kwargs.update(type=_parse_mapping, metavar="K=V,...")
+        elif origin is tuple:
+            item = typing.get_args(kind)[0] if typing.get_args(kind) else str
+            kwargs.update(nargs="+", type=item if item in (int, float) else str)
+        elif kind in (int, float):
+            kwargs["type"] = kind
+        elif f.metadata.get("choices"):
+            kwargs["choices"] = f.metadata["choices"]
+        if kind is not bool and any(a in (int, float) for a in typing.get_args(kind)):  # Optional[int]
+            kwargs["type"] = next(a for a in typing.get_args(kind) if a in (int, float))
+        group.add_argument(_flag(f.name), **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m distill_core",
+        description="Soft-label dataset distillation: teachers, synthesis, soft labels, pruning, students, analyses.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (cls, _, summary) in _stages().items():
+        p = sub.add_parser(name, help=summary, description=summary)
+        p.add_argument("--run-dir", required=True, type=Path, help="run folder to create (e.g. runs/my-teacher)")
+        p.add_argument("--config", type=Path, help="YAML file of config fields; flags given here override it")
+        p.add_argument("--resume", action="store_true", help="continue an interrupted run in --run-dir")
+        p.add_argument("--overwrite", action="store_true", help="delete an existing --run-dir first")
+        add_config_arguments(p, cls)
+    runs_p = sub.add_parser("runs", help="list, show or delete runs")
+    runs_p.add_argument("action", choices=("list", "show", "delete"), help="what to do")
+    runs_p.add_argument("name", nargs="?", help="run name or folder (show/delete)")
+    runs_p.add_argument("--root", type=Path, default=None, help="runs directory (default: $DISTILL_RUNS or ./runs)")
+    sub.add_parser("models", help="list registered models")
+    sub.add_parser("datasets", help="list registered datasets")
+    return parser
+
+
+def _run_stage_command(args: argparse.Namespace) -> int:
+    cls, job, _ = _stages()[args.command]
+    field_names = {f.name for f in dataclasses.fields(cls)}
+    overrides = {k: v for k, v in vars(args).items() if k in field_names}
+    cfg = resolve_config(cls, args.config, overrides)
+    metrics = job(cfg, args.run_dir, resume=args.resume, overwrite=args.overwrite)
+    print(json.dumps(metrics, indent=2, default=str))
+    return 0
+
+
+def _runs_command(args: argparse.Namespace) -> int:
+    from . import runs
+
+    if args.action == "list":
+        rows = runs.list_runs(args.root)
+        if not rows:
+            print(f"no runs in {args.root or runs.DEFAULT_ROOT}")
+        for r in rows:
+            acc = r.metrics.get("test_acc", r.metrics.get("accuracy"))
+            acc_txt = f"{acc:.4f}" if isinstance(acc, (int, float)) else "-"
+            print(f"{r.name:32s} {r.stage:12s} {r.state:12s} {100 * r.progress:5.1f}%  acc {acc_txt}  {r.message}")
+        return 0
+    if not args.name:
+        raise ValueError(f"`runs {args.action}` needs a run name")
+    run_dir = runs.resolve_run_dir(args.name, args.root)
+    if args.action == "show":
+        info = runs.load_run(run_dir)
+        print(json.dumps({"name": info.name, "stage": info.stage, "state": info.state, "config": info.config,
+                          "metrics": info.metrics, "status": runs.read_status(run_dir)}, indent=2, default=str))
+    else:
+        runs.delete_run(run_dir, args.root or run_dir.parent)
+        print(f"deleted {run_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "runs":
+            return _runs_command(args)
+        if args.command in ("models", "datasets"):
+            from .data import list_datasets
+            from .models import list_models
+
+            for name, desc in (list_models() if args.command == "models" else list_datasets()).items():
+                print(f"{name:14s} {desc}")
+            return 0
+        return _run_stage_command(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from .jobs import Cancelled
+
+        if isinstance(exc, Cancelled):
+            print(f"cancelled: {exc}", file=sys.stderr)
+            return 143
+        raise

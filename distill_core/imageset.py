@@ -1,0 +1,83 @@
+"""The image-set artifact: a distilled (or selected) set of images with labels and provenance.
+
+Every stage that produces images (synthesis, random-real selection) writes `images.pt` through
+`save_image_set`, and every stage that consumes images (relabel, students, analyses, the app)
+reads it through `load_image_set`. Schema "distill_core.images/1":
+  images     float32 [N, C, H, W] in [0, 1] (pixel space; models normalise internally)
+  labels     int64 [N]
+  data_info  DatasetInfo.to_dict() of the dataset the images stand for
+  method     how they were made: "sre2l", "+C", "lpld", "random_real", ...
+  checksum   sha256 of the images' bytes: label stores record it and refuse other image sets
+  extra      plain metadata (teacher run, config summary, real indices for random_real, ...)
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .data import DatasetInfo
+from .runs import load_tensors, save_tensors
+
+SCHEMA = "distill_core.images/1"
+IMAGES_FILE = "images.pt"
+
+
+@dataclass
+class ImageSetArtifact:
+    images: torch.Tensor  # float32 [N, C, H, W] in [0, 1]
+    labels: torch.Tensor  # int64 [N]
+    info: DatasetInfo
+    method: str
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def checksum(self) -> str:
+        return images_checksum(self.images)
+
+    @property
+    def ipc(self) -> int:
+        """Images per class (the largest count over classes present)."""
+        return int(torch.bincount(self.labels).max()) if len(self.labels) else 0
+
+    def class_images(self, c: int) -> torch.Tensor:
+        return self.images[self.labels == c]
+
+
+def images_checksum(images: torch.Tensor) -> str:
+    """sha256 of the float32 image bytes (contiguous, on CPU)."""
+    data = images.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_image_set(path: Path, artifact: ImageSetArtifact) -> None:
+    """Atomically write an image set. `path` is a file, or a run folder (then images.pt inside it)."""
+    path = Path(path)
+    if path.suffix != ".pt":
+        path = path / IMAGES_FILE
+    images = artifact.images.detach().to("cpu", torch.float32).contiguous()
+    if images.ndim != 4 or len(images) != len(artifact.labels):
+        raise ValueError(f"images must be [N, C, H, W] with one label each; got {tuple(images.shape)} and "
+                         f"{len(artifact.labels)} labels")
+    save_tensors(path, {
+        "schema": SCHEMA, "images": images, "labels": artifact.labels.detach().cpu().long(),
+        "data_info": artifact.info.to_dict(), "method": artifact.method,
+        "checksum": images_checksum(images), "extra": dict(artifact.extra),
+    })
+
+
+def load_image_set(path: Path | str) -> ImageSetArtifact:
+    """Read an image set from a file or a run folder; checks the schema and the checksum."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / IMAGES_FILE
+    raw = load_tensors(path)
+    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not a distill_core image set (schema {SCHEMA})")
+    art = ImageSetArtifact(raw["images"], raw["labels"], DatasetInfo.from_dict(raw["data_info"]), raw["method"],
+                           dict(raw.get("extra", {})))
+    if raw.get("checksum") and raw["checksum"] != art.checksum:
+        raise ValueError(f"{path}: images do not match their stored checksum (file modified or corrupt)")
+    return art

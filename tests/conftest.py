@@ -1,0 +1,42 @@
+"""Shared fixtures: the embedded digits data and a small teacher trained once per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from distill_core.data import load_dataset
+from distill_core.teacher import TeacherConfig, load_teacher, run_teacher
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_teacher_dir(tmp_path_factory) -> Path:
+    """A ConvNet-BN (width 32) teacher trained on digits for 12 epochs (~2 s), as a run folder."""
+    run_dir = tmp_path_factory.mktemp("runs") / "digits-teacher"
+    cfg = TeacherConfig(dataset="digits", model="convnet", model_args={"width": 32, "depth": 3}, epochs=12,
+                        seed=0, device="cpu")
+    run_teacher(cfg, run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def digits_teacher(digits_teacher_dir):
+    """(model in eval mode, ModelSpec) of the session's digits teacher."""
+    model, spec, _ = load_teacher(digits_teacher_dir)
+    return model, spec
+
+
+@pytest.fixture
+def runs_root(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("DISTILL_RUNS", str(root))
+    return root
