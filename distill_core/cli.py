@@ -90,9 +90,35 @@ def build_parser() -> argparse.ArgumentParser:
     runs_p.add_argument("action", choices=("list", "show", "delete"), help="what to do")
     runs_p.add_argument("name", nargs="?", help="run name or folder (show/delete)")
     runs_p.add_argument("--root", type=Path, default=None, help="runs directory (default: $DISTILL_RUNS or ./runs)")
+    _add_analyse_parser(sub)
     sub.add_parser("models", help="list registered models")
     sub.add_parser("datasets", help="list registered datasets")
     return parser
+
+
+def _add_analyse_parser(sub: argparse._SubParsersAction) -> None:
+    """`analyse` takes several runs and an output folder, so it has its own parser."""
+    from .analyse import AnalyseConfig
+
+    summary = "similarity, diversity against real data and embeddings of image-set runs, as CSV/JSON"
+    p = sub.add_parser("analyse", help=summary, description=summary)
+    p.add_argument("--out", type=Path, default=None, help="folder for the tables (default: <first run>/analysis)")
+    p.add_argument("--config", type=Path, help="YAML file of config fields; flags given here override it")
+    p.add_argument("--overwrite", action="store_true", help="delete --out (tables and caches) first")
+    add_config_arguments(p, AnalyseConfig)
+
+
+def _analyse_command(args: argparse.Namespace) -> int:
+    from .analyse import AnalyseConfig, run_analyse
+
+    names = {f.name for f in dataclasses.fields(AnalyseConfig)}
+    cfg = resolve_config(AnalyseConfig, args.config, {k: v for k, v in vars(args).items() if k in names})
+    if not cfg.runs:
+        raise ValueError("give the image-set runs to analyse: --runs runs/A runs/B")
+    out = args.out or Path(cfg.runs[0]) / "analysis"
+    metrics = run_analyse(cfg, out, overwrite=args.overwrite)
+    print(json.dumps({"out": str(out), "summary": metrics["summary"], "notes": metrics["notes"]}, indent=2, default=str))
+    return 0
 
 
 def _run_stage_command(args: argparse.Namespace) -> int:
@@ -136,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "runs":
             return _runs_command(args)
+        if args.command == "analyse":
+            return _analyse_command(args)
         if args.command in ("models", "datasets"):
             from .data import list_datasets
             from .models import list_models
