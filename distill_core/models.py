@@ -189,8 +189,13 @@ class ModelSpec:
     info: DatasetInfo
     args: dict = field(default_factory=dict)
 
-    def build(self) -> Classifier:
-        return build_model(self.name, self.info, **self.args)
+    def build(self, seed: int | None = None) -> Classifier:
+        """Build the model; with `seed`, its initial weights depend on the seed alone."""
+        if seed is None:
+            return build_model(self.name, self.info, **self.args)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return build_model(self.name, self.info, **self.args)
 
 
 def save_checkpoint(path: Path, model: nn.Module, spec: ModelSpec, **extra) -> None:

@@ -105,7 +105,7 @@ def train_teacher(
     optimiser, generator, history) so the caller can checkpoint; `resume_state` is such a state.
     """
     spec = ModelSpec(cfg.model, data.info, dict(cfg.model_args))
-    model = spec.build().to(device)
+    model = spec.build(seed=cfg.seed).to(device)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
     x_train = data.train.float_images(device)
     y_train = data.train.labels.to(device)
