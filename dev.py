@@ -22,6 +22,16 @@ PY = VENV / "bin" / "python"
 STAMP = VENV / ".requirements.sha256"
 
 
+def _link_project() -> None:
+    """Put the repository on the venv's path (a .pth file), so `import distill_core` works from
+    bench/ scripts, streamlit pages and subprocesses alike, whatever the working directory."""
+    site = subprocess.run([str(PY), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    pth = Path(site) / "distill_core_repo.pth"
+    if not pth.exists() or pth.read_text().strip() != str(ROOT):
+        pth.write_text(str(ROOT) + "\n")
+
+
 def setup() -> None:
     if sys.version_info < (3, 11):
         sys.exit(f"Python >= 3.11 is needed, this is {sys.version.split()[0]}")
@@ -30,10 +40,12 @@ def setup() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     want = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == want:
+        _link_project()
         return
     print("installing requirements (torch is large: a few minutes the first time)", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "-r", str(ROOT / "requirements.txt")], check=True)
+    _link_project()
     STAMP.write_text(want + "\n")
 
 
