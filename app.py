@@ -1,0 +1,24 @@
+"""distill_core app: routes only. Serve with `python3 dev.py app` (or `streamlit run app.py`)."""
+import streamlit as st
+
+from appkit import style
+
+st.set_page_config(page_title="distill_core", page_icon=":material/compress:", layout="wide")
+style.apply()
+
+PAGES = {
+    "Start": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/data_teacher.py", title="Data & teacher", icon=":material/school:"),
+        st.Page("pages/synthesize.py", title="Synthesize", icon=":material/auto_awesome:"),
+    ],
+    "Analyse": [
+        st.Page("pages/diversity.py", title="Diversity", icon=":material/grid_view:"),
+        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+        st.Page("pages/soft_labels.py", title="Soft labels", icon=":material/label:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    ],
+    "Share": [st.Page("pages/export.py", title="Export", icon=":material/ios_share:")],
+}
+
+st.navigation(PAGES).run()

@@ -1,0 +1,52 @@
+"""Cached calls into distill_core's analyses for the pages (similarity, diversity, embeddings).
+
+The library caches features and embedding fits on disk; here results are also kept in memory per
+(runs, their modification times, settings), so re-drawing a page costs nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from distill_core.imageset import load_image_set
+
+from .lib import module
+
+
+def _stamp(paths: tuple[str, ...]) -> tuple:
+    return tuple((p, (Path(p) / "images.pt").stat().st_mtime) for p in paths)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _analyse_cached(stamp: tuple, embedding: str, max_points: int, feature_model: str):
+    analyse = module("analyse")
+    from distill_core.data import load_dataset
+
+    paths = tuple(p for p, _ in stamp)
+    cfg = analyse.AnalyseConfig(runs=paths, embedding=embedding, max_points=max_points, device="cpu",
+                                feature_model=feature_model, max_real_per_class=200)
+    sets, fm, real_spec = analyse.resolve_inputs(cfg, "cpu")
+    real = load_dataset(real_spec).train
+    caches = {name: Path(p) / "analysis" for name, p in zip(sets, paths)}
+    result = analyse.analyse_sets(sets, real, fm, cfg, caches, Path(paths[0]) / "analysis" / "real")
+    result.info["real"] = real_spec
+    return result
+
+
+def analyse_runs(paths: list[str], embedding: str = "none", max_points: int = 5000, feature_model: str = ""):
+    """`analyse.Analysis` of image-set runs `paths` (similarity, diversity, optional 2-D embedding)."""
+    if module("analyse") is None:
+        raise ValueError("distill_core.analyse is not available")
+    return _analyse_cached(_stamp(tuple(str(p) for p in paths)), embedding, max_points, feature_model)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _load_set_cached(path: str, mtime: float):
+    return load_image_set(path)
+
+
+def load_set(path: str | Path):
+    """The image set of a run folder (cached by modification time)."""
+    path = Path(path)
+    return _load_set_cached(str(path), (path / "images.pt").stat().st_mtime)

@@ -1,0 +1,75 @@
+"""Background jobs in the page: launch `python -m distill_core ...`, poll status.json, cancel.
+
+A job is a subprocess writing its run folder, so widget clicks and page reloads never kill it;
+`job_panel` re-attaches to whatever status.json says, from any page, after any reload.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import streamlit as st
+
+from distill_core import jobs, runs
+from distill_core.config import dump_yaml
+
+from .paths import ROOT
+
+ACTIVE = ("running", "queued")
+
+
+def launch(args: list[str], run_dir: Path) -> int:
+    """Start `python -m distill_core <args>` for `run_dir` from the repository root; returns the pid."""
+    return jobs.launch([str(a) for a in args], Path(run_dir), cwd=ROOT)
+
+
+def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None = None) -> int:
+    """Launch stage `stage` with config `cfg`: the config goes through a YAML file (every field, exactly
+    as the widgets set it) kept under `<runs>/.requests/`, so the job resolves it like the CLI would."""
+    run_dir = Path(run_dir)
+    request = run_dir.parent / ".requests" / f"{run_dir.name}.yaml"
+    runs.write_text_atomic(request, dump_yaml(cfg))
+    return launch([stage, "--config", str(request), "--run-dir", str(run_dir), *(extra or [])], run_dir)
+
+
+def is_active(run_dir: Path) -> bool:
+    return runs.read_status(Path(run_dir)).get("state") in ACTIVE
+
+
+def _status_block(run_dir: Path, key: str, preview: Callable[[Path], None] | None) -> dict:
+    status = runs.read_status(run_dir)
+    state = status.get("state", "unknown")
+    progress = float(status.get("progress", 0.0))
+    msg = status.get("message") or state
+    st.progress(min(max(progress, 0.0), 1.0), text=f"**{run_dir.name}** · {state} · {100 * progress:.0f}% · {msg}")
+    if state in ACTIVE and st.button("Cancel job", key=f"cancel-{key}", type="secondary"):
+        jobs.cancel(run_dir)
+        st.toast(f"cancel sent to {run_dir.name}")
+    if state == "failed":
+        st.error(f"Job {run_dir.name} failed: {status.get('error') or msg}")
+    elif state in ("cancelled", "interrupted"):
+        st.warning(f"Job {run_dir.name} is {state}: {msg}")
+    if preview is not None:
+        preview(run_dir)
+    tail = jobs.log_tail(run_dir, 15)
+    if tail:
+        with st.expander("job log (last lines)", expanded=state == "failed"):
+            st.code(tail, language=None)
+    return status
+
+
+def job_panel(run_dir: Path, key: str, every: float = 1.5, preview: Callable[[Path], None] | None = None) -> dict:
+    """Show a run's progress; while it runs, redraw every `every` s and rerun the page when it ends."""
+    run_dir = Path(run_dir)
+    status = runs.read_status(run_dir)
+    if status.get("state") not in ACTIVE:
+        return _status_block(run_dir, key, preview)
+
+    @st.fragment(run_every=every)
+    def _live() -> None:
+        now = _status_block(run_dir, key, preview)
+        if now.get("state") not in ACTIVE:
+            st.rerun(scope="app")
+
+    _live()
+    return status

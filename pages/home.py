@@ -1,0 +1,98 @@
+"""Home: what the tool does, the runs on disk, and the one-click digits quick start."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from appkit import jobs_ui, lib, runs_view
+from appkit.analysis import load_set
+from appkit.images import class_grid
+from appkit.paths import runs_root
+from distill_core import runs
+
+st.title("Soft-label dataset distillation")
+st.html(
+    "<p class='dc-lede'>distill_core compresses a training set into a few synthetic images per class plus the "
+    "teacher's soft labels (SRe2L and class-wise LPLD synthesis, FKD relabeling, label pruning). "
+    "It measures <em>why</em> that works: within-class similarity, diversity against real data, embeddings, "
+    "and student accuracy against label storage, always beside random real images with the same labels. "
+    "Every job writes a run folder (config, provenance, metrics, tensors), so nothing is lost on reload.</p>"
+)
+
+
+def _pipeline_runs() -> list[runs.RunInfo]:
+    return [r for r in runs.list_runs(runs_root()) if runs_view.kind(r) == "pipeline"]
+
+
+def _new_name() -> str:
+    return f"quickstart-{time.strftime('%m%d-%H%M%S')}"
+
+
+def _children(name: str) -> list[runs.RunInfo]:
+    return [r for r in runs.list_runs(runs_root()) if r.name.startswith(name + "-")]
+
+
+def _show_results(name: str) -> None:
+    sets = [r for r in _children(name) if (r.path / "images.pt").is_file()]
+    if not sets:
+        return
+    st.markdown("**Images made by the quick start** (one row per class)")
+    cols = st.columns(min(3, len(sets)))
+    for col, info in zip(cols, sorted(sets, key=lambda r: r.name)):
+        art = load_set(info.path)
+        col.image(class_grid(art.images, art.labels, per_class=min(art.ipc, 10), min_tile=24),
+                  caption=f"{info.name} · {art.method} · IPC {art.ipc}", width="stretch")
+    st.markdown("Next: look at them closely.")
+    links = st.columns(4)
+    links[0].page_link("pages/diversity.py", label="Similarity heatmaps", icon=":material/grid_view:")
+    links[1].page_link("pages/embeddings.py", label="Embedding", icon=":material/scatter_plot:")
+    links[2].page_link("pages/soft_labels.py", label="Label size vs accuracy", icon=":material/label:")
+    links[3].page_link("pages/export.py", label="Export a report", icon=":material/ios_share:")
+
+
+def quick_start() -> None:
+    st.subheader("Quick start")
+    pipelines = _pipeline_runs()
+    available = lib.module("pipeline") is not None and "pipeline" in lib.cli_stages()
+    st.markdown(
+        "One click runs the whole distillation on the embedded **digits** dataset (8×8, 10 classes) on this "
+        "machine: a teacher, SRe2L and class-wise LPLD images at IPC 10, random real images, soft labels, "
+        "label pruning and students. About a minute on a laptop CPU."
+    )
+    busy = any(r.state in jobs_ui.ACTIVE for r in pipelines)
+    if not available:
+        st.info(lib.missing_message("pipeline"))
+    elif st.button("Run the digits quick start", type="primary", disabled=busy, key="quickstart"):
+        name = _new_name()
+        jobs_ui.launch(["pipeline", "--dataset", "digits", "--run-dir", runs_root() / name], runs_root() / name)
+        st.session_state["quickstart_run"] = name
+        st.rerun()
+    latest = st.session_state.get("quickstart_run") or (pipelines[0].name if pipelines else None)
+    if latest and (runs_root() / latest).is_dir():
+        status = jobs_ui.job_panel(runs_root() / latest, key="home-qs")
+        if status.get("state") == "done":
+            _show_results(latest)
+
+
+def runs_table() -> None:
+    st.subheader("Runs on disk")
+    rows = runs_view.table_rows()
+    st.caption(f"folder: `{runs_root()}` (set `DISTILL_RUNS` to use another)")
+    if not rows:
+        st.info("No runs yet. Start with the quick start above, or train a teacher on the **Data & teacher** page.")
+        return
+    st.dataframe(
+        rows, hide_index=True, width="stretch",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100, format="%d%%"),
+            "accuracy": st.column_config.NumberColumn("accuracy (%)", format="%.2f"),
+            "ipc": st.column_config.NumberColumn("IPC", format="%d"),
+        },
+    )
+    if st.button("Refresh", key="refresh-runs"):
+        st.rerun()
+
+
+quick_start()
+runs_table()

@@ -1,0 +1,86 @@
+"""Synthesize: presets of the ablation ladder, every knob, background job with live loss and previews."""
+from __future__ import annotations
+
+import streamlit as st
+
+from appkit import checks, forms, jobs_ui, lib, runs_view, synth_view
+from appkit.paths import runs_root
+from distill_core import runs
+
+st.title("Synthesize")
+st.caption("Recover images from a teacher by matching its BatchNorm statistics (SRe2L), per class (+C), "
+           "and with class-conditional statistics (LPLD, Xiao & He 2024).")
+
+synthesize = lib.module("synthesize")
+PRESET_TEXT = {
+    "sre2l": "**SRe2L**: mixed-class batches matched to the teacher's global running statistics.",
+    "+C": "**+C**: one class per statistics group, still matched to the global statistics.",
+    "lpld": "**LPLD (+CS)**: one class per group, matched to that class's own BN statistics.",
+    "custom": "**custom**: set batching and statistics yourself.",
+}
+
+
+def launch_form() -> None:
+    teachers = [r for r in runs_view.teacher_runs() if r.state == "done"]
+    if not teachers:
+        st.info("No finished teacher yet. Train one on **Data & teacher**, or run the quick start on **Home**.")
+        st.page_link("pages/data_teacher.py", label="Data & teacher", icon=":material/school:")
+        return
+    teacher = st.selectbox("teacher run", [r.name for r in teachers], key="sy-teacher")
+    presets = list(synthesize.PRESETS)
+    preset = st.radio("preset (ablation ladder)", presets, index=presets.index("lpld"), horizontal=True, key="sy-preset")
+    st.markdown(PRESET_TEXT.get(preset, ""))
+    fixed = {}
+    if synthesize.PRESETS.get(preset):
+        fixed = dict(zip(("batching", "statistics"), synthesize.PRESETS[preset]))
+    with st.expander("all settings (hover a field for its unit and typical value)", expanded=False):
+        values = forms.config_form(synthesize.SynthesisConfig, {"device": "cpu"}, "sy-knob",
+                                   skip=("teacher", "preset"), fixed=fixed)
+    name = st.text_input("run name", value=f"{teacher}-{preset.replace('+', 'plus')}-ipc{values.get('ipc', 10)}",
+                         key="sy-name")
+    if not st.button("Launch synthesis", type="primary", key="sy-launch"):
+        return
+    values = {k: v for k, v in values.items() if k not in fixed}
+    cfg, err = forms.build_config(synthesize.SynthesisConfig,
+                                  {**values, "teacher": str(runs_root() / teacher), "preset": preset})
+    try:
+        run_dir = runs.safe_run_name(name, runs_root())
+        if run_dir.exists():
+            raise ValueError(f"run {name!r} exists; choose another name")
+    except ValueError as exc:
+        err = err or str(exc)
+    if err:
+        st.error(err)
+        return
+    if not checks.require_sane_teacher(runs_root() / teacher, cfg.dataset or ""):
+        return
+    jobs_ui.launch_config("synthesize", cfg, run_dir)
+    st.session_state["sy-selected"] = name
+    st.rerun()
+
+
+def runs_view_section() -> None:
+    st.subheader("Synthesis runs")
+    found = [r for r in runs.list_runs(runs_root()) if r.stage == "synthesize" or runs_view.kind(r) == "images"]
+    if not found:
+        st.caption("none yet")
+        return
+    names = [r.name for r in found]
+    pick = st.session_state.get("sy-selected")
+    active = [r.name for r in found if r.state in jobs_ui.ACTIVE]
+    default = pick if pick in names else (active[0] if active else names[0])
+    name = st.selectbox("run", names, index=names.index(default), key="sy-run")
+    jobs_ui.job_panel(runs_root() / name, key="sy", preview=synth_view.preview)
+    info = runs.load_run(runs_root() / name)
+    if info.metrics:
+        with st.expander("metrics"):
+            st.json(info.metrics)
+
+
+if synthesize is None:
+    st.info(lib.missing_message("synthesize"))
+elif "synthesize" not in lib.cli_stages():
+    st.info("The synthesis stage is not yet registered with `python -m distill_core`; launching is switched off.")
+else:
+    launch_form()
+runs_view_section()
