@@ -26,6 +26,12 @@ def _stages() -> dict[str, Stage]:
     stages: dict[str, Stage] = {
         "teacher": (TeacherConfig, run_teacher, "train a teacher on real data (squeeze), a checkpoint per epoch"),
     }
+    from .bn_stats import BNStatsConfig, run_bnstats
+    from .synthesize import SynthesisConfig, run_synthesize
+
+    stages["bnstats"] = (BNStatsConfig, run_bnstats, "class-conditional BN statistics of a teacher, saved beside it")
+    stages["synthesize"] = (SynthesisConfig, run_synthesize,
+                            "recover images by BN matching: sre2l | +C | lpld presets, class-wise or cross-class")
     return stages
 
 

@@ -1,0 +1,634 @@
+"""Recover: optimise synthetic images so a BN teacher's batch statistics match target statistics.
+
+Loss of one statistics group X_g (Xiao & He 2024, eq. for class-wise supervision; SRe2L for global):
+
+    L_g = CE(f(A(X_g)), y_g) + alpha * sum_l w_l (||mu_l(A(X_g)) - mu*_l||_2 + ||sigma2_l(A(X_g)) - sigma2*_l||_2)
+
+with mu_l, sigma2_l the mean and biased variance of BN layer l's input over (N, H, W) of the group,
+plain (not squared) L2 norms over channels, w_1 = `first_bn_multiplier` and w_l = 1 otherwise,
+CE the mean over the group, the teacher in eval mode. A is one random-resized crop + flip + roll
+(jitter) shared by the group and redrawn every iteration. Targets mu*, sigma2* are the teacher's
+running statistics (`statistics=global`) or the group's class statistics (`statistics=class`).
+
+Groups ("units"): `class_wise` batching makes one unit per class (its IPC images); `cross_class`
+(SRe2L) cuts the images in IPC-major order (one image of each class, then the next...) into mixed
+batches of `batch_size`. Because the teacher is in eval mode, samples do not interact in the forward
+pass, so G units share one forward pass and their statistics come from one reshape to [G, n, ...]:
+the same optimisation as one unit per pass. Every unit draws its initial images and its augmentation
+from its own generator keyed by (seed, unit), so results do not depend on G, on the class subset or
+on how units are sharded over processes. Pixels are optimised as z = (x - mean) / std with Adam
+(betas 0.5, 0.9), cosine learning rate to 0, z clipped to the valid pixel range after each step.
+The run-folder job `run_synthesize` (artifacts, resume, torchrun shards) is at the end of this module.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import augment
+from .bn_stats import BNStatistics, reduce_dims
+from .config import check_choices, check_finite, check_int, check_positive, check_range, knob
+from .data import DatasetInfo, ImageSet
+from .device import AMP_MODES, autocast
+from .hooks import BNInputCapture
+
+PRESETS: dict[str, tuple[str, str] | None] = {
+    "sre2l": ("cross_class", "global"), "+C": ("class_wise", "global"), "lpld": ("class_wise", "class"), "custom": None,
+}
+BATCHING = ("cross_class", "class_wise")
+STATISTICS = ("global", "class")
+MAX_PASS_IMAGES = 1024  # beyond this a forward pass gains no throughput, only memory
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    teacher: str = knob("", "teacher run folder, e.g. runs/digits-teacher")
+    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch; None = the final teacher")
+    dataset: str | None = knob(None, "dataset spec of the real images (class statistics, init=real, sanity check); "
+                                     "None = the teacher's")
+    preset: str = knob("lpld", "sre2l (cross_class + global) | +C (class_wise + global) | lpld (class_wise + class) | "
+                               "custom (use batching/statistics as given)", choices=tuple(PRESETS))
+    batching: str = knob("class_wise", "class_wise (one class per statistics group) or cross_class (SRe2L mixed "
+                                       "batches); only read with preset custom", choices=BATCHING)
+    statistics: str = knob("class", "class (class-conditional BN statistics) or global (running statistics); only "
+                                    "read with preset custom", choices=STATISTICS)
+    stats_mode: str = knob("exact", "class statistics: exact (true class mean/variance) or ema (reference code)",
+                           choices=("exact", "ema"))
+    ipc: int = knob(10, "synthetic images per class; typical 10 or 50")
+    iterations: int = knob(300, "optimisation steps per image; 300 for digits/Fashion-MNIST, 4000 for ImageNet")
+    lr: float = knob(0.1, "Adam learning rate on normalised pixels, cosine-decayed to 0; 0.1 small images, "
+                          "0.25 ImageNet-1K")
+    bn_weight: float = knob(0.01, "alpha, weight of the BN term; 0.01 (ImageNet-1K), 0.05 (Tiny-ImageNet)")
+    first_bn_multiplier: float = knob(10.0, "w_1, extra weight of the first BN layer's term; 10")
+    bn_loss_norm: str = knob("sum", "sum: sum_l w_l(...) as the papers; mean: average over layers of the terms "
+                                    "divided by sqrt(channels), so alpha transfers across architectures",
+                             choices=("sum", "mean"))
+    jitter: int | None = knob(None, "max roll in pixels per step; None = 32 px scaled to the image size (1 px at 8 px)")
+    crop_scale: tuple[float, float] = knob((0.5, 1.0), "random-resized-crop area range; (0.08, 1) for ImageNet, "
+                                                       "(0.5, 1) for 8-28 px images")
+    flip: bool = knob(True, "random horizontal flip per step (only where the dataset allows flips)")
+    init: str = knob("noise", "noise: N(0,1) in normalised space; real: random real images of the class",
+                     choices=("noise", "real"))
+    classes: tuple[int, ...] | None = knob(None, "class indices to synthesise; None = all")
+    group_size: int | None = knob(None, "statistics groups per forward pass (G); None = as many as memory allows")
+    batch_size: int | None = knob(None, "cross_class only: images per mixed batch; None = min(classes, 100) (SRe2L)")
+    compute_stats: bool = knob(True, "compute missing class statistics (one pass over the training set)")
+    seed: int = knob(0, "seed of the initial images and every augmentation draw")
+    device: str = knob("auto", "auto | cpu | cuda[:N]")
+    amp: str = knob("off", "mixed precision of the teacher forward pass: off | bf16", choices=AMP_MODES)
+
+    def __post_init__(self):
+        check_choices(self)
+        if PRESETS[self.preset] is not None:
+            object.__setattr__(self, "batching", PRESETS[self.preset][0])
+            object.__setattr__(self, "statistics", PRESETS[self.preset][1])
+        if self.batching == "cross_class" and self.statistics == "class":
+            raise ValueError("cross_class batches mix classes, so they match global statistics; "
+                             "use statistics=global or batching=class_wise")
+        if self.teacher_epoch is not None:
+            check_int("teacher_epoch", self.teacher_epoch)
+        check_int("ipc", self.ipc)
+        check_int("iterations", self.iterations)
+        check_positive("lr", self.lr)
+        check_positive("bn_weight", self.bn_weight, allow_zero=True)
+        check_positive("first_bn_multiplier", self.first_bn_multiplier, allow_zero=True)
+        if self.jitter is not None:
+            check_int("jitter", self.jitter, minimum=0)
+        check_range("crop_scale", self.crop_scale, 1e-3, 1.0)
+        if isinstance(self.classes, (str, int)):  # "0,3,7" or "0 3 7" from a command line
+            object.__setattr__(self, "classes", _parse_classes(self.classes))
+        if self.classes is not None and (len(self.classes) == 0 or len(set(self.classes)) != len(self.classes)):
+            raise ValueError(f"classes must be distinct class indices (or None for all), got {self.classes!r}")
+        for name in ("group_size", "batch_size"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name))
+        check_int("seed", self.seed, minimum=0)
+
+    @property
+    def method(self) -> str:
+        """The image set's method name: the preset."""
+        return self.preset
+
+
+def _parse_classes(text: str | int) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in str(text).replace(",", " ").split())
+    except ValueError:
+        raise ValueError(f"classes must be integers like '0,3,7', got {text!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# units: the statistics groups, and their deterministic random draws
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One statistics group: `slots` index the output images (class-major order); `key` seeds its draws."""
+
+    key: int  # class index (class_wise) or mixed-batch index (cross_class)
+    slots: torch.Tensor  # int64 [n]
+    labels: torch.Tensor  # int64 [n]
+    target_row: int  # row of the BN statistics it matches (class index, or 0 for global)
+
+
+@dataclass
+class UnitResult:
+    key: int
+    slots: torch.Tensor  # int64 [n]
+    labels: torch.Tensor  # int64 [n]
+    images: torch.Tensor  # float32 [n, C, H, W] in [0, 1]
+    ce: torch.Tensor  # float32 [T] cross-entropy per iteration
+    bn: torch.Tensor  # float32 [T] BN term (before alpha) per iteration
+
+
+@dataclass
+class SynthesisResult:
+    images: torch.Tensor  # float32 [N, C, H, W] in [0, 1], class-major order, of the finished units
+    labels: torch.Tensor  # int64 [N]
+    units: list[UnitResult] = field(default_factory=list)
+    group_size: int = 1
+    wall_s: float = 0.0
+    image_iterations: int = 0  # images optimised x iterations, in this call
+
+
+def resolve_classes(cfg: SynthesisConfig, info: DatasetInfo) -> list[int]:
+    classes = list(range(info.num_classes)) if cfg.classes is None else sorted(cfg.classes)
+    bad = [c for c in classes if not 0 <= c < info.num_classes]
+    if bad:
+        raise ValueError(f"classes {bad} are outside the dataset's {info.num_classes} classes (0..{info.num_classes - 1})")
+    return classes
+
+
+def plan_units(cfg: SynthesisConfig, info: DatasetInfo) -> list[Unit]:
+    """The statistics groups of a synthesis, in processing order (pure and deterministic)."""
+    classes, n = resolve_classes(cfg, info), cfg.ipc
+    labels = torch.tensor(classes).repeat_interleave(n)
+    if cfg.batching == "class_wise":
+        return [Unit(c, torch.arange(i * n, (i + 1) * n), labels[i * n : (i + 1) * n],
+                     c if cfg.statistics == "class" else 0) for i, c in enumerate(classes)]
+    order = torch.arange(len(labels)).view(len(classes), n).t().reshape(-1)  # IPC-major: one image per class
+    size = cfg.batch_size or min(len(classes), 100)
+    return [Unit(b, order[i : i + size], labels[order[i : i + size]], 0)
+            for b, i in enumerate(range(0, len(order), size))]
+
+
+def unit_generator(base: int, tag: str, key: int | str) -> torch.Generator:
+    """A CPU generator for (base seed, tag, key): draws independent of G, sharding and device."""
+    digest = hashlib.sha256(f"{base}:{tag}:{key}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def auto_jitter(cfg: SynthesisConfig, size: int) -> int:
+    return cfg.jitter if cfg.jitter is not None else max(1, round(size * 32 / 224))
+
+
+@dataclass
+class _Draws:
+    """A unit's augmentation for all T iterations: boxes [T, 4], flips [T] bool, shifts [T, 2] int."""
+
+    boxes: torch.Tensor
+    flips: torch.Tensor
+    shifts: torch.Tensor
+
+
+def draw_augmentation(cfg: SynthesisConfig, info: DatasetInfo, g: torch.Generator) -> _Draws:
+    t, j = cfg.iterations, auto_jitter(cfg, info.image_size)
+    boxes = augment.sample_resized_crops(t, tuple(cfg.crop_scale), generator=g)
+    flips = augment.sample_flips(t, 0.5, g) if cfg.flip and info.flip else torch.zeros(t, dtype=torch.bool)
+    shifts = torch.randint(-j, j + 1, (t, 2), generator=g)
+    return _Draws(boxes, flips, shifts)
+
+
+def initial_image(cfg: SynthesisConfig, info: DatasetInfo, c: int, j: int, base: int,
+                  real: ImageSet | None) -> torch.Tensor:
+    """Starting point [C, H, W] (normalised space, before clipping) of image j of class c."""
+    if cfg.init == "noise":
+        g = unit_generator(base, "init", f"{c}:{j}")
+        return torch.randn(info.channels, info.image_size, info.image_size, generator=g)
+    if real is None:
+        raise ValueError("init=real needs the real training images")
+    idx = real.class_indices(c)
+    if cfg.ipc > len(idx):
+        raise ValueError(f"init=real needs {cfg.ipc} images of class {c}, which has {len(idx)}; lower ipc or use noise")
+    pick = idx[torch.randperm(len(idx), generator=unit_generator(base, "init", c))[j]]
+    x = real.images[pick].float() / 255.0
+    return (x - _channel(info.mean)[0]) / _channel(info.std)[0]
+
+
+def _channel(values: tuple[float, ...]) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).view(1, -1, 1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loss of G groups in one forward pass
+
+
+def batched_roll(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """torch.roll of each image [N, C, H, W] by its own (dy, dx) in shifts [N, 2] (circular)."""
+    n, c, h, w = x.shape
+    rows = (torch.arange(h, device=x.device)[None] - shifts[:, :1]) % h  # [N, H]
+    cols = (torch.arange(w, device=x.device)[None] - shifts[:, 1:]) % w  # [N, W]
+    x = x.gather(2, rows[:, None, :, None].expand(n, c, h, w))
+    return x.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+def group_bn_loss(inputs: list[torch.Tensor], mean: list[torch.Tensor], var: list[torch.Tensor], groups: int,
+                  first_multiplier: float, norm: str = "sum") -> torch.Tensor:
+    """BN term per group [G]: sum_l w_l (||mu_l,g - mu*_l,g||_2 + ||sigma2_l,g - sigma2*_l,g||_2).
+
+    inputs[l]: BN input [G*n, C_l, ...] with group g's samples contiguous; mean[l], var[l]: targets [G, C_l].
+    Statistics are over (n, H, W) of each group; variance biased. norm "mean" divides each layer's term
+    by sqrt(C_l) and averages over layers instead of summing.
+    """
+    total = torch.zeros(groups, device=inputs[0].device)
+    for l, a in enumerate(inputs):
+        c = a.shape[1]
+        a = a.float().reshape(groups, a.shape[0] // groups, c, -1)
+        v, m = torch.var_mean(a, dim=(1, 3), correction=0)  # [G, C]
+        term = torch.linalg.vector_norm(m - mean[l], dim=1) + torch.linalg.vector_norm(v - var[l], dim=1)
+        if norm == "mean":
+            term = term / math.sqrt(c)
+        total = total + (first_multiplier if l == 0 else 1.0) * term
+    return total / len(inputs) if norm == "mean" else total
+
+
+@dataclass
+class _Pass:
+    """G units of n images each, optimised together."""
+
+    units: list[Unit]
+    z0: torch.Tensor  # [G*n, C, H, W] normalised-space start
+    draws: list[_Draws]
+
+
+def _stack_draws(draws: list[_Draws], n: int, t: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (torch.stack([d.boxes[t] for d in draws]).repeat_interleave(n, 0).to(device),
+            torch.stack([d.flips[t] for d in draws]).repeat_interleave(n, 0).to(device),
+            torch.stack([d.shifts[t] for d in draws]).repeat_interleave(n, 0).to(device))
+
+
+def _run_pass(cfg: SynthesisConfig, teacher: nn.Module, stats: BNStatistics, info: DatasetInfo, p: _Pass,
+              device: torch.device, report: Callable[[int, torch.Tensor, torch.Tensor], None]):
+    """Optimise one pass; returns (pixel images [G*n, ...] on CPU, ce [G, T], bn [G, T])."""
+    g, n, t_max = len(p.units), len(p.units[0].slots), cfg.iterations
+    mean, std = _channel(info.mean).to(device), _channel(info.std).to(device)
+    lo, hi = (0 - mean) / std, (1 - mean) / std
+    z = p.z0.to(device).clamp(lo, hi).requires_grad_(True)
+    y = torch.cat([u.labels for u in p.units]).to(device)
+    rows = torch.tensor([u.target_row for u in p.units], device=device)
+    t_mean = [m.to(device).index_select(0, rows) for m in stats.mean]
+    t_var = [v.to(device).index_select(0, rows) for v in stats.var]
+    opt = torch.optim.Adam([z], lr=cfg.lr, betas=(0.5, 0.9), eps=1e-8)
+    ce_hist = torch.zeros(g, t_max, device=device)
+    bn_hist = torch.zeros(g, t_max, device=device)
+    check_every = 1 if device.type == "cpu" else 25
+    with BNInputCapture(teacher) as cap:
+        for it in range(t_max):
+            for group in opt.param_groups:
+                group["lr"] = 0.5 * cfg.lr * (1.0 + math.cos(math.pi * it / t_max))
+            boxes, flips, shifts = _stack_draws(p.draws, n, it, device)
+            views = batched_roll(augment.apply_crops(z, boxes, flips), shifts)
+            with autocast(device, cfg.amp):
+                logits = teacher(views * std + mean)
+            ce = F.cross_entropy(logits.float(), y, reduction="none").view(g, n).mean(1)
+            bn = group_bn_loss(cap.captured(), t_mean, t_var, g, cfg.first_bn_multiplier, cfg.bn_loss_norm)
+            cap.clear()
+            loss = (ce + cfg.bn_weight * bn).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                z.copy_(torch.max(torch.min(z, hi), lo))
+                ce_hist[:, it], bn_hist[:, it] = ce.detach(), bn.detach()
+            if (it + 1) % check_every == 0 or it + 1 == t_max:
+                _check_finite(ce_hist, bn_hist, it + 1, p.units)
+                report(it + 1, ce_hist[:, it], bn_hist[:, it])
+    images = (z.detach() * std + mean).clamp(0, 1).float().cpu()
+    return images, ce_hist.cpu(), bn_hist.cpu()
+
+
+def _check_finite(ce: torch.Tensor, bn: torch.Tensor, upto: int, units: list[Unit]) -> None:
+    bad = ~(torch.isfinite(ce[:, :upto]) & torch.isfinite(bn[:, :upto]))
+    if bad.any():
+        g, it = [int(v) for v in torch.nonzero(bad)[0]]
+        raise FloatingPointError(f"synthesis loss became NaN/inf at iteration {it + 1} (unit {units[g].key}); "
+                                 "lower lr or bn_weight")
+
+
+# ---------------------------------------------------------------------------------------------
+# G from memory
+
+
+def available_memory(device: torch.device) -> int:
+    """Free bytes usable for a pass: 80% of free GPU memory, or half of MemAvailable on CPU."""
+    if device.type == "cuda":
+        return int(0.8 * torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh}
+        return int(0.5 * info["MemAvailable"])
+    except (OSError, KeyError, ValueError):
+        return 4 << 30
+
+
+def bytes_per_image(teacher: nn.Module, info: DatasetInfo, device: torch.device, amp: str) -> int:
+    """Estimated bytes one image costs in a synthesis step: every module output, 3 times (kept, grad, stats)."""
+    total = 0
+
+    def count(module, args, out):
+        nonlocal total
+        if isinstance(out, torch.Tensor) and not list(module.children()):
+            total += out.numel() * out.element_size()
+
+    handles = [m.register_forward_hook(count) for m in teacher.modules()]
+    try:
+        with torch.no_grad(), autocast(device, amp):
+            teacher(torch.zeros(1, info.channels, info.image_size, info.image_size, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+    return 3 * total + 16 * info.channels * info.image_size ** 2
+
+
+def choose_group_size(cfg: SynthesisConfig, teacher: nn.Module, info: DatasetInfo, n: int, units: int,
+                      device: torch.device) -> int:
+    """G: cfg.group_size, or as many n-image groups as fit in memory (at most MAX_PASS_IMAGES images)."""
+    per_image = bytes_per_image(teacher, info, device, cfg.amp)
+    budget = available_memory(device)
+    if n * per_image > budget:
+        raise ValueError(f"one group of {n} images needs about {n * per_image / 2**30:.2f} GiB but only "
+                         f"{budget / 2**30:.2f} GiB is available on {device}; lower ipc (or batch_size)")
+    if cfg.group_size is not None:
+        return min(cfg.group_size, units)
+    return max(1, min(units, budget // (n * per_image), MAX_PASS_IMAGES // n))
+
+
+# ---------------------------------------------------------------------------------------------
+# the entry function
+
+
+def synthesize(
+    cfg: SynthesisConfig,
+    teacher: nn.Module,
+    stats: BNStatistics,
+    device: torch.device,
+    generator: torch.Generator,
+    on_progress: ProgressFn = lambda p, m: None,
+    real: ImageSet | None = None,
+    info: DatasetInfo | None = None,
+    on_unit: Callable[[UnitResult], None] = lambda r: None,
+    done: dict[int, UnitResult] | None = None,
+    shard: tuple[int, int] = (0, 1),
+) -> SynthesisResult:
+    """Synthesise cfg.ipc images per class with `teacher` (moved to `device`, kept in eval mode).
+
+    stats: target statistics (K rows for statistics=class, 1 row for global). real: training images
+    (init=real only). info: dataset metadata (default: the teacher's `info` attribute is not assumed;
+    pass it). on_unit: called with each finished unit (the job saves it). done: finished units to keep
+    (resume). shard (rank, world): process only units with index % world == rank.
+    Returns the images of all finished units in class-major order with their per-iteration losses.
+    """
+    if info is None:
+        raise ValueError("pass the dataset info (spec.info of the teacher) to synthesize")
+    _check_stats(cfg, stats, info)
+    units, done = plan_units(cfg, info), dict(done or {})
+    todo = [u for i, u in enumerate(units) if i % shard[1] == shard[0] and u.key not in done]
+    base = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    teacher = teacher.to(device).eval()
+    flags = [p.requires_grad for p in teacher.parameters()]
+    start, finished = time.perf_counter(), dict(done)
+    group = 1
+    try:
+        teacher.requires_grad_(False)
+        for size in sorted({len(u.slots) for u in todo}, reverse=True):
+            same = [u for u in todo if len(u.slots) == size]
+            group = choose_group_size(cfg, teacher, info, size, len(same), device)
+            for i in range(0, len(same), group):
+                passes_done = sum(len(r.slots) for k, r in finished.items() if k not in done)
+                chunk = same[i : i + group]
+                p = _prepare_pass(cfg, info, chunk, base, real)
+                report = _pass_reporter(on_progress, chunk, passes_done, sum(len(u.slots) for u in todo), cfg)
+                images, ce, bn = _run_pass(cfg, teacher, stats, info, p, device, report)
+                for j, u in enumerate(chunk):
+                    r = UnitResult(u.key, u.slots, u.labels, images[j * size : (j + 1) * size], ce[j], bn[j])
+                    finished[u.key] = r
+                    on_unit(r)
+    finally:
+        for p, flag in zip(teacher.parameters(), flags):
+            p.requires_grad_(flag)
+    images, labels = assemble(list(finished.values()))
+    return SynthesisResult(images, labels, sorted(finished.values(), key=lambda r: int(r.slots[0])), group,
+                           time.perf_counter() - start, sum(len(u.slots) for u in todo) * cfg.iterations)
+
+
+def _check_stats(cfg: SynthesisConfig, stats: BNStatistics, info: DatasetInfo) -> None:
+    if cfg.statistics == "class" and (stats.kind != "class" or stats.rows != info.num_classes):
+        raise ValueError(f"statistics=class needs class statistics with {info.num_classes} rows; got {stats.kind} "
+                         f"statistics with {stats.rows} row(s): compute them with bn_stats.compute_class_stats")
+
+
+def _prepare_pass(cfg: SynthesisConfig, info: DatasetInfo, units: list[Unit], base: int,
+                  real: ImageSet | None) -> _Pass:
+    z0 = [initial_image(cfg, info, c, slot % cfg.ipc, base, real)
+          for u in units for slot, c in zip(u.slots.tolist(), u.labels.tolist())]
+    tag = "aug-class" if cfg.batching == "class_wise" else "aug-batch"
+    draws = [draw_augmentation(cfg, info, unit_generator(base, tag, u.key)) for u in units]
+    return _Pass(units, torch.stack(z0), draws)
+
+
+def _pass_reporter(on_progress: ProgressFn, units: list[Unit], before: int, total: int, cfg: SynthesisConfig):
+    n = sum(len(u.slots) for u in units)
+    what = "classes" if cfg.batching == "class_wise" else "batches"
+    keys = f"{units[0].key}..{units[-1].key}" if len(units) > 1 else str(units[0].key)
+
+    def report(it: int, ce: torch.Tensor, bn: torch.Tensor) -> None:
+        if it % max(1, cfg.iterations // 50) and it != cfg.iterations:
+            return
+        frac = (before + n * it / cfg.iterations) / max(total, 1)
+        on_progress(frac, f"{what} {keys}: iteration {it}/{cfg.iterations}, CE {float(ce.mean()):.3f}, "
+                          f"BN {float(bn.mean()):.3f}")
+
+    return report
+
+
+def assemble(results: list[UnitResult]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images [N, C, H, W] and labels [N] of finished units, in slot (class-major) order."""
+    if not results:
+        return torch.empty(0), torch.empty(0, dtype=torch.long)
+    slots = torch.cat([r.slots for r in results])
+    order = torch.argsort(slots)
+    return torch.cat([r.images for r in results])[order], torch.cat([r.labels for r in results])[order]
+
+
+# ---------------------------------------------------------------------------------------------
+# the run-folder job: `python -m distill_core synthesize` (one process, or one per rank under torchrun)
+
+PARTIAL_DIR = "partial"
+UNIT_SCHEMA = "distill_core.synthesis_unit/1"
+LOSSES_SCHEMA = "distill_core.synthesis_losses/1"
+CSV_MAX_ROWS_PER_UNIT = 200  # losses.csv keeps every k-th iteration (and the last); losses.pt keeps all
+
+
+def run_synthesize(cfg: SynthesisConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
+    """Job: synthesise into `run_dir` (images.pt, losses.pt/.csv, grids/, metrics). Returns the metrics.
+
+    Finished units are saved at once under partial/ (atomic), so an interrupted run keeps them and
+    `--resume` skips them. Under torchrun each rank takes every WORLD_SIZE-th unit; rank 0 owns the
+    run record (config, status, metrics) and assembles the final artifacts after a barrier.
+    """
+    from . import distributed, jobs
+    from .device import resolve_device
+
+    shard = distributed.shard_from_env()
+    distributed.init(shard)
+    device = distributed.shard_device(resolve_device(cfg.device), shard)
+    try:
+        if shard.is_main:
+            return jobs.run_stage("synthesize", cfg, run_dir, lambda ctx: _job_body(cfg, ctx, shard), device,
+                                  cfg.seed, resume, overwrite)
+        _job_body(cfg, jobs.JobContext(Path(run_dir), resume, device, lambda p, m: None), shard)
+        return {}
+    finally:
+        distributed.finish(shard)
+
+
+def _job_body(cfg: SynthesisConfig, ctx, shard) -> dict:
+    from . import distributed
+    from .bn_stats import check_teacher_sanity, global_stats, load_or_compute_class_stats, teacher_dataset_spec
+    from .data import load_dataset
+    from .device import make_generator
+    from .teacher import load_teacher
+
+    start = time.perf_counter()
+    model, spec, _ = load_teacher(cfg.teacher, cfg.teacher_epoch, ctx.device)
+    data = None
+    if shard.is_main or cfg.init == "real":
+        data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher, spec.info))
+        if data.info.num_classes != spec.info.num_classes:
+            raise ValueError(f"dataset {data.info.name} has {data.info.num_classes} classes but the teacher "
+                             f"{spec.info.num_classes}; pass the teacher's dataset")
+    sanity = check_teacher_sanity(model, data) if shard.is_main else float("nan")
+    stats, stats_path = global_stats(model), None
+    if cfg.statistics == "class" and shard.is_main:
+        ctx.report(0.0, f"class statistics ({cfg.stats_mode})")
+        stats, stats_path = load_or_compute_class_stats(cfg.teacher, model, data, cfg.stats_mode, cfg.teacher_epoch,
+                                                        cfg.compute_stats, cfg.seed)
+    distributed.barrier(shard)
+    if cfg.statistics == "class" and not shard.is_main:
+        stats, stats_path = load_or_compute_class_stats(cfg.teacher, model, None, cfg.stats_mode, cfg.teacher_epoch,
+                                                        False)
+    done = load_partials(ctx.run_dir) if ctx.resume else {}
+
+    def on_unit(r: UnitResult) -> None:
+        save_partial(ctx.run_dir, r)
+        if cfg.batching == "class_wise":
+            write_grid(ctx.run_dir / "grids" / f"class_{r.key:04d}.png", r.images)
+
+    result = synthesize(cfg, model, stats, ctx.device, make_generator(cfg.seed, "cpu"), ctx.report,
+                        data.train if data is not None else None, spec.info, on_unit, done, (shard.rank, shard.world))
+    distributed.barrier(shard)
+    if not shard.is_main:
+        return {}
+    return _finish(cfg, ctx.run_dir, model, spec.info, result, stats, stats_path, sanity, time.perf_counter() - start)
+
+
+def save_partial(run_dir: Path, r: UnitResult) -> None:
+    from .runs import save_tensors
+
+    save_tensors(Path(run_dir) / PARTIAL_DIR / f"unit_{r.key:05d}.pt", {
+        "schema": UNIT_SCHEMA, "key": r.key, "slots": r.slots, "labels": r.labels, "images": r.images,
+        "ce": r.ce, "bn": r.bn,
+    })
+
+
+def load_partials(run_dir: Path) -> dict[int, UnitResult]:
+    """Finished units saved in a run folder (a corrupt file raises ValueError naming it)."""
+    from .runs import load_tensors
+
+    out = {}
+    for path in sorted((Path(run_dir) / PARTIAL_DIR).glob("unit_*.pt")):
+        raw = load_tensors(path)
+        if raw.get("schema") != UNIT_SCHEMA:
+            raise ValueError(f"{path} is not a synthesis unit file ({UNIT_SCHEMA}); delete it and resume")
+        out[int(raw["key"])] = UnitResult(int(raw["key"]), raw["slots"], raw["labels"], raw["images"], raw["ce"],
+                                          raw["bn"])
+    return out
+
+
+def write_grid(path: Path, images: torch.Tensor, min_tile: int = 64) -> None:
+    """PNG of images [n, C, H, W] in [0, 1], up to 10 per row, upscaled (nearest) to >= min_tile px."""
+    import io
+
+    import torchvision
+    from PIL import Image
+
+    from .runs import write_bytes_atomic
+
+    scale = max(1, math.ceil(min_tile / images.shape[-1]))
+    x = F.interpolate(images.float(), scale_factor=scale, mode="nearest") if scale > 1 else images.float()
+    grid = torchvision.utils.make_grid(x, nrow=min(10, len(x)), padding=2, pad_value=1.0)
+    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(buf, format="PNG")
+    write_bytes_atomic(Path(path), buf.getvalue())
+
+
+def _finish(cfg: SynthesisConfig, run_dir: Path, model: nn.Module, info: DatasetInfo, result: SynthesisResult,
+            stats: BNStatistics, stats_path, sanity: float, wall_s: float) -> dict:
+    from .imageset import ImageSetArtifact, save_image_set
+    from .models import predict_logits
+
+    units = load_partials(run_dir)
+    planned = [u.key for u in plan_units(cfg, info)]
+    missing = [k for k in planned if k not in units]
+    if missing:
+        raise RuntimeError(f"units {missing[:10]} were not synthesised; rerun with --resume")
+    results = [units[k] for k in planned]
+    images, labels = assemble(results)
+    extra = {"teacher": str(cfg.teacher), "teacher_epoch": cfg.teacher_epoch, "ipc": cfg.ipc, "batching": cfg.batching,
+             "statistics": cfg.statistics, "stats_mode": cfg.stats_mode, "iterations": cfg.iterations,
+             "seed": cfg.seed, "classes": sorted(set(labels.tolist()))}
+    save_image_set(run_dir, ImageSetArtifact(images, labels, info, cfg.method, extra))
+    _write_losses(run_dir, cfg, results)
+    if cfg.batching == "cross_class":
+        for c in extra["classes"]:
+            write_grid(run_dir / "grids" / f"class_{c:04d}.png", images[labels == c])
+    hit = predict_logits(model, images).argmax(1).cpu() == labels
+    per_class = {int(c): float(hit[labels == c].float().mean()) for c in extra["classes"]}
+    ce_last = torch.stack([r.ce[-1] for r in results])
+    bn_last = torch.stack([r.bn[-1] for r in results])
+    return {
+        "method": cfg.method, "batching": cfg.batching, "statistics": cfg.statistics, "ipc": cfg.ipc,
+        "num_images": len(labels), "iterations": cfg.iterations, "teacher": str(cfg.teacher),
+        "teacher_test_acc_sample": sanity, "synthetic_acc": float(hit.float().mean()), "per_class_acc": per_class,
+        "final_ce": float(ce_last.mean()), "final_bn": float(bn_last.mean()), "group_size": result.group_size,
+        "wall_s": wall_s, "synthesis_s": result.wall_s,
+        "image_iterations_per_s": result.image_iterations / result.wall_s if result.wall_s > 0 else float("nan"),
+        "stats_bytes": stats.nbytes, "stats_path": str(stats_path) if stats_path else None,
+    }
+
+
+def _write_losses(run_dir: Path, cfg: SynthesisConfig, results: list[UnitResult]) -> None:
+    from .runs import save_tensors, write_text_atomic
+
+    ce, bn = torch.stack([r.ce for r in results]), torch.stack([r.bn for r in results])
+    kind = "class" if cfg.batching == "class_wise" else "batch"
+    save_tensors(run_dir / "losses.pt", {"schema": LOSSES_SCHEMA, "unit_kind": kind,
+                                         "keys": [r.key for r in results], "ce": ce, "bn": bn,
+                                         "bn_weight": cfg.bn_weight})
+    step = max(1, math.ceil(cfg.iterations / CSV_MAX_ROWS_PER_UNIT))
+    its = sorted(set(range(0, cfg.iterations, step)) | {cfg.iterations - 1})
+    lines = [f"{kind},iteration,ce,bn,loss"]
+    for u, r in enumerate(results):
+        lines += [f"{r.key},{t + 1},{float(ce[u, t]):.6g},{float(bn[u, t]):.6g},"
+                  f"{float(ce[u, t] + cfg.bn_weight * bn[u, t]):.6g}" for t in its]
+    write_text_atomic(run_dir / "losses.csv", "\n".join(lines) + "\n")
