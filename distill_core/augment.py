@@ -149,3 +149,14 @@ def apply_mix(views: torch.Tensor, mix: MixParams) -> torch.Tensor:
     out = views.clone()
     out[:, :, y0:y1, x0:x1] = views[perm][:, :, y0:y1, x0:x1]
     return out
+
+
+def apply_views(
+    images: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor | None, mix: MixParams, out_size: int | None = None
+) -> torch.Tensor:
+    """One batch of views [B, C, S, S]: crop + flip each image [B, C, H, W], then mix the batch.
+
+    This is the whole FKD view: relabeling calls it with fresh parameters, the student replays it
+    with stored ones, and both get the same pixels.
+    """
+    return apply_mix(apply_crops(images, boxes, flips, out_size), mix)
