@@ -43,6 +43,7 @@ class AnalyseConfig:
     embedding: str = knob("pca", "2-D projection: pca (instant) | tsne | umap | none", choices=EMBEDDINGS)
     max_points: int = knob(embeddings.DEFAULT_MAX_POINTS, "embedding points before subsampling; typical 10000")
     copy_ratio: float = knob(0.1, "flag a near-copy when nearest-real distance < ratio x typical real-real distance")
+    embedding_threads: int = knob(0, "OpenMP/BLAS threads for the embedding fit; 0 = library default, 1 on a shared CPU")
     thumbnails: bool = knob(True, "store a PNG thumbnail of each embedded image (for hover in the app)")
     seed: int = knob(0, "seed of the real subset, the subsampling and the embedding")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
@@ -55,6 +56,7 @@ class AnalyseConfig:
         if self.copy_ratio >= 1:
             raise ValueError(f"copy_ratio must be < 1, got {self.copy_ratio}; typical 0.1")
         check_int("seed", self.seed, minimum=0)
+        check_int("embedding_threads", self.embedding_threads, minimum=0)
         check_choices(self)
 
 
@@ -162,7 +164,8 @@ def analyse_sets(sets: dict[str, ImageSetArtifact], real: ImageSet, fm: FeatureM
         sources = [embeddings.EmbedSource("real", real_feats, real_sub.labels, real_sub_float, info.class_names)]
         sources += [embeddings.EmbedSource(n, feats_by_run[n], a.labels, a.images, a.info.class_names) for n, a in sets.items()]
         emb = embeddings.embed(sources, cfg.embedding, cfg.seed, max_points=cfg.max_points, cache_dir=real_cache,
-                               features_from_one_model=True, thumbnails=cfg.thumbnails)
+                               features_from_one_model=True, thumbnails=cfg.thumbnails,
+                               threads=cfg.embedding_threads or None)
         for row in emb.rows:  # real rows: index into the whole training set, like nearest_real
             if row["source"] == "real":
                 row["index"] = int(sub_index[row["index"]])

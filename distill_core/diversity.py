@@ -18,7 +18,7 @@ DEFAULT_K = 5  # Naeem et al. use k = 5
 def _flat(x: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     if x.ndim < 2:
         raise ValueError(f"expected [N, D] features or [N, C, H, W] images, got shape {tuple(x.shape)}")
-    return x.reshape(len(x), -1).to(dtype)
+    return x.flatten(1).to(dtype)
 
 
 # ---------------------------------------------------------------------------------------------

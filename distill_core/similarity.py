@@ -46,7 +46,7 @@ def as_vectors(x: torch.Tensor) -> torch.Tensor:
     """[N, ...] -> [N, D] float64 (images are flattened: pixel-space similarity)."""
     if x.ndim < 2:
         raise ValueError(f"expected [N, D] features or [N, C, H, W] images, got shape {tuple(x.shape)}")
-    return x.reshape(len(x), -1).double()
+    return x.flatten(1).double()
 
 
 def cosine_matrix(a: torch.Tensor, b: torch.Tensor | None = None, eps: float = 1e-12) -> torch.Tensor:
