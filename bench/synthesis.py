@@ -1,0 +1,185 @@
+"""Synthesis throughput: cross-class batches vs one class per batch (the reference loop) vs grouped class-wise.
+
+    .venv/bin/python bench/synthesis.py [--iterations 20] [--rounds 3] [--threads 1]
+        [--digits-teacher runs/digits-teacher] [--fmnist-teacher runs/fmnist-convnet-teacher]
+
+For each teacher (CPU) and, when CUDA is present, a random ResNet-18 at 224 px with 1,000 classes
+(IPC 10 and 50, fp32 and bf16), one run times the same recover step three ways:
+  cross_class  SRe2L batches (global statistics), batch = the grouped pass's image count
+  loop         class-wise, one class (IPC images) per forward pass, as the reference code
+  grouped      class-wise, G classes per forward pass (G chosen from memory)
+and reports image-iterations/s (images x iterations / wall time, after a 2-iteration warm-up run)
+and peak memory. CPU rows run each measurement in a forked child (peak RSS above the child's
+post-setup RSS) and repeat the three modes `rounds` times interleaved, keeping the median, so the
+ratios hold on a shared machine. Writes bench/results/synthesis.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from distill_core import bn_stats
+from distill_core.data import DatasetInfo, load_dataset
+from distill_core.models import ModelSpec
+from distill_core.synthesize import SynthesisConfig, choose_group_size, plan_units, synthesize
+from distill_core.teacher import load_teacher
+
+MODES = ("cross_class", "loop", "grouped")
+BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "RTX 4090": 165e12}
+RESNET18_FLOPS = 2 * 1.82e9  # forward multiply-adds x 2 at 224 px
+
+
+def mode_config(mode: str, teacher: str, ipc: int, iterations: int, group: int, classes, amp: str, device: str):
+    common = dict(teacher=teacher, ipc=ipc, iterations=iterations, classes=tuple(classes), amp=amp, device=device)
+    if mode == "cross_class":
+        return SynthesisConfig(preset="sre2l", batch_size=group * ipc, group_size=1, **common)
+    return SynthesisConfig(preset="lpld", group_size=1 if mode == "loop" else group, **common)
+
+
+def measure(cfg: SynthesisConfig, model, stats, info, device: torch.device) -> tuple[float, float]:
+    """(image-iterations/s, peak MiB above the starting point) of one synthesize() call after a warm-up."""
+    import dataclasses
+
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    synthesize(dataclasses.replace(cfg, iterations=2), model, stats, device, gen(), info=info)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    else:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    res = synthesize(cfg, model, stats, device, gen(), info=info)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    return res.image_iterations / (time.perf_counter() - start), max(peak, 0) / 2**20
+
+
+def _child(conn, teacher_dir: str, cfg: SynthesisConfig, threads: int) -> None:
+    torch.set_num_threads(threads)
+    model, spec, _ = load_teacher(teacher_dir)
+    stats = bn_stats.load_bn_stats(bn_stats.stats_path(teacher_dir, "exact"))[0]
+    if cfg.statistics == "global":
+        stats = bn_stats.global_stats(model)
+    conn.send(measure(cfg, model, stats, spec.info, torch.device("cpu")))
+    conn.close()
+
+
+def cpu_rows(name: str, teacher_dir: str, ipc: int, iterations: int, rounds: int, threads: int) -> list[dict]:
+    model, spec, _ = load_teacher(teacher_dir)
+    data = load_dataset(bn_stats.teacher_dataset_spec(teacher_dir, spec.info))
+    bn_stats.load_or_compute_class_stats(teacher_dir, model, data)  # cached for the children
+    classes = list(range(spec.info.num_classes))
+    base = SynthesisConfig(teacher=teacher_dir, ipc=ipc, device="cpu")
+    group = choose_group_size(base, model, spec.info, ipc, len(plan_units(base, spec.info)), torch.device("cpu"))
+    ctx = multiprocessing.get_context("fork")
+    samples: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
+    for _ in range(rounds):
+        for mode in MODES:
+            cfg = mode_config(mode, teacher_dir, ipc, iterations, group, classes, "off", "cpu")
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_child, args=(send, teacher_dir, cfg, threads))
+            proc.start()
+            samples[mode].append(recv.recv())
+            proc.join()
+    rows = []
+    for mode in MODES:
+        speed = statistics.median(s[0] for s in samples[mode])
+        rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", device="cpu", amp="off", ipc=ipc, mode=mode,
+                         group_size=1 if mode == "loop" else group, images_per_pass=ipc * (1 if mode == "loop" else group),
+                         img_it_per_s=speed, peak_mib=max(s[1] for s in samples[mode]), samples=[s[0] for s in samples[mode]]))
+    return _ratios(rows)
+
+
+def cuda_rows(iterations: int) -> list[dict]:
+    if not torch.cuda.is_available():
+        return [dict(dataset="imagenet-1k (random)", model="tv_resnet18 224px", device="cuda", note="CUDA: not available")]
+    device = torch.device("cuda")
+    k = 1000
+    info = DatasetInfo("imagenet-random", k, 3, 224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+                       tuple(str(i) for i in range(k)), True)
+    torch.manual_seed(0)
+    model = ModelSpec("tv_resnet18", info, {}).build().to(device).eval()
+    glob = bn_stats.global_stats(model)
+    cls = bn_stats.BNStatistics(glob.layers, [torch.randn(k, m.shape[1]) * 0.1 for m in glob.mean],
+                                [torch.rand(k, v.shape[1]) + 0.5 for v in glob.var], "class", "exact", torch.ones(k))
+    name = torch.cuda.get_device_name(device)
+    peak = next((v for key, v in BF16_PEAK.items() if key in name), None)
+    rows = []
+    for ipc in (10, 50):
+        for amp in ("off", "bf16"):
+            base = SynthesisConfig(teacher="random", ipc=ipc, amp=amp, device="cuda")
+            group = choose_group_size(base, model, info, ipc, k, device)
+            block = []
+            for mode in MODES:
+                classes = range(min(group, 8) if mode == "loop" else group)
+                cfg = mode_config(mode, "random", ipc, iterations, group, classes, amp, "cuda")
+                speed, mem = measure(cfg, model, glob if mode == "cross_class" else cls, info, device)
+                block.append(dict(dataset="imagenet-1k (random)", model="tv_resnet18 224px", device=name, amp=amp,
+                                  ipc=ipc, mode=mode, group_size=1 if mode == "loop" else group,
+                                  images_per_pass=ipc * (1 if mode == "loop" else group), img_it_per_s=speed,
+                                  peak_mib=mem, us_per_img_it=1e6 / speed,
+                                  bf16_peak_fraction=speed * 2 * RESNET18_FLOPS / peak if peak else None))
+            rows += _ratios(block)
+    return rows
+
+
+def _ratios(rows: list[dict]) -> list[dict]:
+    by = {r["mode"]: r["img_it_per_s"] for r in rows}
+    for r in rows:
+        r["vs_cross_class"] = r["img_it_per_s"] / by["cross_class"]
+        r["vs_loop"] = r["img_it_per_s"] / by["loop"]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=20, help="timed iterations per measurement (default 20)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repeats on CPU, median kept (default 3)")
+    parser.add_argument("--ipc", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per measurement (default 1)")
+    parser.add_argument("--digits-teacher", default="runs/digits-teacher")
+    parser.add_argument("--fmnist-teacher", default="runs/fmnist-convnet-teacher")
+    parser.add_argument("--cuda-iterations", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthesis.json")
+    args = parser.parse_args()
+    rows = []
+    for name, teacher in (("digits", args.digits_teacher), ("fashion-mnist", args.fmnist_teacher)):
+        if not (Path(teacher) / "teacher.pt").is_file():
+            rows.append(dict(dataset=name, note=f"skipped: no finished teacher in {teacher}"))
+            continue
+        rows += cpu_rows(name, teacher, args.ipc, args.iterations, args.rounds, args.threads)
+    rows += cuda_rows(args.cuda_iterations)
+    _print(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"host": platform.node(), "cpu": platform.processor(), "torch": torch.__version__,
+                                    "threads": args.threads, "iterations": args.iterations, "rounds": args.rounds,
+                                    "rows": rows}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _print(rows: list[dict]) -> None:
+    print(f"{'dataset':22s} {'device':10s} {'amp':4s} {'ipc':>3s} {'mode':11s} {'G':>4s} {'img/pass':>8s} "
+          f"{'img-it/s':>10s} {'peak MiB':>9s} {'vs cross':>8s} {'vs loop':>8s}")
+    for r in rows:
+        if "note" in r:
+            print(f"{r['dataset']:22s} {r.get('device', ''):10s} {r['note']}")
+            continue
+        print(f"{r['dataset']:22s} {r['device'][:10]:10s} {r['amp']:4s} {r['ipc']:3d} {r['mode']:11s} "
+              f"{r['group_size']:4d} {r['images_per_pass']:8d} {r['img_it_per_s']:10.0f} {r['peak_mib']:9.1f} "
+              f"{r['vs_cross_class']:8.2f} {r['vs_loop']:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

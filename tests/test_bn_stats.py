@@ -1,0 +1,96 @@
+import shutil
+
+import pytest
+import torch
+from torch import nn
+
+from distill_core import bn_stats
+from distill_core.hooks import BNInputCapture, count_hooks
+from distill_core.models import bn_layers
+
+
+def _layer_inputs(model, x):
+    with torch.no_grad(), BNInputCapture(model) as cap:
+        model(x)
+        return cap.captured()
+
+
+def test_exact_class_stats_are_the_true_class_mean_and_biased_variance(digits, digits_teacher):
+    model, _ = digits_teacher
+    stats = bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "exact", batch_size=100)
+    assert stats.kind == "class" and stats.rows == 10 and stats.count.sum() == len(digits.train)
+    x = digits.train.float_images()
+    for c in (0, 7):
+        for l, a in enumerate(_layer_inputs(model, x[digits.train.labels == c])):
+            torch.testing.assert_close(stats.mean[l][c], a.mean((0, 2, 3)), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(stats.var[l][c], a.var((0, 2, 3), unbiased=False), atol=1e-5, rtol=1e-4)
+    # the count-weighted mixture of class means is the mean over all training images
+    w = stats.count.float() / stats.count.sum()
+    a0 = _layer_inputs(model, x)[0]
+    torch.testing.assert_close((w[:, None] * stats.mean[0]).sum(0), a0.mean((0, 2, 3)), atol=1e-5, rtol=1e-5)
+    assert stats.nbytes == 2 * sum(m.numel() * 4 for m in stats.mean)
+
+
+def test_ema_stats_follow_the_reference_and_differ_from_exact(digits, digits_teacher):
+    model, _ = digits_teacher
+    exact = bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "exact")
+    g = torch.Generator().manual_seed(0)
+    ema = bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "ema", 128, g, digits.info)
+    assert ema.mode == "ema" and [m.shape for m in ema.mean] == [m.shape for m in exact.mean]
+    gap = (ema.mean[0] - exact.mean[0]).abs().max()
+    assert 0 < gap < 0.5 * exact.var[0].sqrt().max()  # same statistics, estimated differently
+    with pytest.raises(ValueError, match="generator"):
+        bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "ema")
+
+
+def test_hooks_are_removed_even_when_the_forward_pass_fails(digits_teacher):
+    model, _ = digits_teacher
+    before = count_hooks(model)
+    with pytest.raises(RuntimeError):
+        with BNInputCapture(model):
+            assert count_hooks(model) == before + len(bn_layers(model))
+            model(torch.zeros(2, 3, 8, 8))  # wrong channel count
+    assert count_hooks(model) == before
+
+
+def test_model_without_batchnorm_is_refused():
+    with pytest.raises(ValueError, match="no BatchNorm"):
+        BNInputCapture(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))
+
+
+def test_global_stats_are_the_running_buffers(digits_teacher):
+    model, _ = digits_teacher
+    stats = bn_stats.global_stats(model)
+    name, bn = bn_layers(model)[1]
+    assert stats.layers[1] == name and stats.rows == 1
+    torch.testing.assert_close(stats.var[1][0], bn.running_var)
+
+
+def test_stats_file_is_cached_beside_the_teacher_and_tied_to_its_weights(digits, digits_teacher_dir, tmp_path):
+    from distill_core.teacher import load_teacher
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(digits_teacher_dir, teacher)
+    model, _, _ = load_teacher(teacher)
+    with pytest.raises(ValueError, match="bnstats --teacher"):
+        bn_stats.load_or_compute_class_stats(teacher, model, digits, compute=False)
+    stats, path = bn_stats.load_or_compute_class_stats(teacher, model, digits)
+    assert path == teacher / "bn_stats_exact.pt" and path.is_file()
+    again, _ = bn_stats.load_or_compute_class_stats(teacher, model, None, compute=False)
+    torch.testing.assert_close(again.var[2], stats.var[2])
+    first, _, _ = load_teacher(teacher, epoch=1)  # other weights: the cached file is stale
+    with pytest.raises(ValueError, match="stale"):
+        bn_stats.load_or_compute_class_stats(teacher, first, None, compute=False)
+
+
+def test_sanity_check_catches_a_teacher_with_another_class_order(digits, digits_teacher_dir):
+    from distill_core.teacher import load_teacher
+
+    model, _, _ = load_teacher(digits_teacher_dir)
+    assert bn_stats.check_teacher_sanity(model, digits) > 0.9
+    perm = torch.roll(torch.arange(10), 3)
+    with torch.no_grad():
+        model.head.weight.copy_(model.head.weight[perm])
+        model.head.bias.copy_(model.head.bias[perm])
+    with pytest.raises(ValueError, match="class order"):
+        bn_stats.check_teacher_sanity(model, digits)

@@ -1,0 +1,170 @@
+import shutil
+
+import pytest
+import torch
+
+from distill_core import bn_stats, runs, synthesize as syn
+from distill_core.imageset import load_image_set
+from distill_core.models import predict_logits
+from distill_core.synthesize import SynthesisConfig
+
+
+@pytest.fixture(scope="module")
+def class_stats(digits, digits_teacher):
+    model, _ = digits_teacher
+    return bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "exact")
+
+
+def _run(cfg, teacher, stats, info, **kw):
+    return syn.synthesize(cfg, teacher, stats, torch.device("cpu"), torch.Generator().manual_seed(cfg.seed), info=info,
+                          **kw)
+
+
+def _class_bn_distance(model, images, labels, stats) -> float:
+    """Mean over classes of the un-augmented BN term of each class's images against its class statistics."""
+    classes = labels.unique()
+    with torch.no_grad(), syn.BNInputCapture(model) as cap:
+        model(images)
+        rows = [m[classes] for m in stats.mean], [v[classes] for v in stats.var]
+        return float(syn.group_bn_loss(cap.captured(), *rows, len(classes), 10.0).mean())
+
+
+def _initial(cfg, info):
+    """The starting images (pixel space) of a config, as one UnitResult."""
+    mean, std = torch.tensor(info.mean).view(1, -1, 1, 1), torch.tensor(info.std).view(1, -1, 1, 1)
+    base = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(cfg.seed)))
+    labels = torch.arange(info.num_classes).repeat_interleave(cfg.ipc)
+    z = torch.stack([syn.initial_image(cfg, info, int(c), j % cfg.ipc, base, None) for j, c in enumerate(labels)])
+    x = (z * std + mean).clamp(0, 1)
+    return syn.UnitResult(0, torch.arange(len(labels)), labels, x, torch.zeros(1), torch.zeros(1))
+
+
+def test_grouped_class_wise_equals_one_class_per_batch(digits_teacher, class_stats):
+    model, spec = digits_teacher
+    base = dict(teacher="t", preset="lpld", ipc=3, iterations=8, classes=(1, 4, 6, 9), crop_scale=(0.3, 1.0), seed=3)
+    one = _run(SynthesisConfig(**base, group_size=1), model, class_stats, spec.info)
+    many = _run(SynthesisConfig(**base, group_size=4), model, class_stats, spec.info)
+    assert one.group_size == 1 and many.group_size == 4
+    assert torch.equal(one.labels, torch.tensor([1, 4, 6, 9]).repeat_interleave(3))
+    torch.testing.assert_close(many.images, one.images, atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.stack([u.bn for u in many.units]), torch.stack([u.bn for u in one.units]),
+                               atol=1e-4, rtol=1e-4)
+    # a class's images do not depend on which other classes are synthesised beside it
+    alone = _run(SynthesisConfig(**{**base, "classes": (6,)}), model, class_stats, spec.info)
+    torch.testing.assert_close(alone.images, one.images[6:9], atol=1e-5, rtol=0)
+    assert not torch.allclose(one.images[0:3], one.images[3:6])  # different classes, different draws
+
+
+def test_group_bn_loss_by_reshape_equals_a_loop_over_groups():
+    g = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(12, 5, 4, 4, generator=g), torch.randn(12, 7, generator=g)]
+    mean = [torch.randn(3, 5, generator=g), torch.randn(3, 7, generator=g)]
+    var = [torch.rand(3, 5, generator=g), torch.rand(3, 7, generator=g)]
+    out = syn.group_bn_loss(inputs, mean, var, 3, first_multiplier=10.0)
+    for k in range(3):
+        a0, a1 = inputs[0][4 * k : 4 * k + 4], inputs[1][4 * k : 4 * k + 4]
+        ref = 10 * ((a0.mean((0, 2, 3)) - mean[0][k]).norm() + (a0.var((0, 2, 3), unbiased=False) - var[0][k]).norm())
+        ref = ref + (a1.mean(0) - mean[1][k]).norm() + (a1.var(0, unbiased=False) - var[1][k]).norm()
+        torch.testing.assert_close(out[k], ref)
+
+
+def test_batched_roll_is_torch_roll_per_image():
+    x = torch.arange(2 * 3 * 5 * 6, dtype=torch.float32).view(2, 3, 5, 6)
+    shifts = torch.tensor([[1, -2], [-3, 4]])
+    out = syn.batched_roll(x, shifts)
+    for i in range(2):
+        assert torch.equal(out[i], torch.roll(x[i], shifts=tuple(shifts[i].tolist()), dims=(1, 2)))
+
+
+def test_presets_set_batching_and_statistics_unless_custom():
+    cfg = SynthesisConfig(teacher="t", preset="sre2l", batching="class_wise", statistics="class")
+    assert (cfg.batching, cfg.statistics, cfg.method) == ("cross_class", "global", "sre2l")
+    assert (SynthesisConfig(teacher="t", preset="+C").batching, SynthesisConfig(teacher="t", preset="+C").statistics) \
+        == ("class_wise", "global")
+    custom = SynthesisConfig(teacher="t", preset="custom", batching="class_wise", statistics="global")
+    assert (custom.batching, custom.statistics) == ("class_wise", "global")
+    with pytest.raises(ValueError, match="cross_class"):
+        SynthesisConfig(teacher="t", preset="custom", batching="cross_class", statistics="class")
+    assert SynthesisConfig(teacher="t", classes="0, 3,7").classes == (0, 3, 7)
+    with pytest.raises(ValueError, match="ipc"):
+        SynthesisConfig(teacher="t", ipc=0)
+
+
+def test_cross_class_batches_hold_one_image_of_each_class(digits):
+    units = syn.plan_units(SynthesisConfig(teacher="t", preset="sre2l", ipc=4, classes=(0, 2, 5)), digits.info)
+    assert len(units) == 4
+    for u in units:
+        assert sorted(u.labels.tolist()) == [0, 2, 5] and u.target_row == 0
+    assert sorted(torch.cat([u.slots for u in units]).tolist()) == list(range(12))
+
+
+def test_both_batching_modes_make_images_the_teacher_recognises(digits_teacher, class_stats):
+    model, spec = digits_teacher
+    for preset, stats in (("lpld", class_stats), ("sre2l", bn_stats.global_stats(model))):
+        cfg = SynthesisConfig(teacher="t", preset=preset, ipc=2, iterations=80, seed=1)
+        res = _run(cfg, model, stats, spec.info)
+        assert res.images.shape == (20, 1, 8, 8) and 0 <= res.images.min() and res.images.max() <= 1
+        acc = (predict_logits(model, res.images).argmax(1) == res.labels).float().mean()
+        assert acc >= 0.9, (preset, acc)
+        start = _class_bn_distance(model, syn.assemble([_initial(cfg, spec.info)])[0], res.labels, class_stats)
+        assert _class_bn_distance(model, res.images, res.labels, class_stats) < start  # statistics moved to targets
+
+
+def test_bad_inputs_say_what_to_change(digits_teacher, class_stats, monkeypatch):
+    model, spec = digits_teacher
+    with pytest.raises(ValueError, match="outside the dataset"):
+        _run(SynthesisConfig(teacher="t", classes=(3, 12)), model, class_stats, spec.info)
+    with pytest.raises(ValueError, match="statistics=class needs class statistics"):
+        _run(SynthesisConfig(teacher="t", preset="lpld"), model, bn_stats.global_stats(model), spec.info)
+    nan_stats = bn_stats.BNStatistics(class_stats.layers, [m.clone() for m in class_stats.mean], class_stats.var,
+                                      "class", "exact", class_stats.count)
+    nan_stats.mean[0][2, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="iteration 1 .unit 2"):
+        _run(SynthesisConfig(teacher="t", classes=(2,), iterations=5), model, nan_stats, spec.info)
+    monkeypatch.setattr(syn, "available_memory", lambda device: 1000)
+    with pytest.raises(ValueError, match="GiB"):
+        _run(SynthesisConfig(teacher="t", ipc=50, iterations=1), model, class_stats, spec.info)
+
+
+def test_job_writes_artifacts_and_resume_redoes_only_missing_classes(digits_teacher_dir, tmp_path):
+    teacher = tmp_path / "teacher"
+    shutil.copytree(digits_teacher_dir, teacher)
+    run = tmp_path / "synth"
+    cfg = SynthesisConfig(teacher=str(teacher), preset="lpld", ipc=2, iterations=10, classes=(0, 1, 2), device="cpu")
+    metrics = syn.run_synthesize(cfg, run)
+    art = load_image_set(run)
+    assert art.method == "lpld" and art.images.shape == (6, 1, 8, 8) and art.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert {"teacher", "ipc", "batching", "statistics"} <= set(art.extra) and art.extra["ipc"] == 2
+    losses = runs.load_tensors(run / "losses.pt")
+    assert losses["ce"].shape == (3, 10) and losses["keys"] == [0, 1, 2]
+    assert sorted(p.name for p in (run / "grids").iterdir()) == [f"class_000{c}.png" for c in range(3)]
+    assert (run / "losses.csv").read_text().splitlines()[0] == "class,iteration,ce,bn,loss"
+    assert 0 <= metrics["synthetic_acc"] <= 1 and metrics["stats_bytes"] > 0 and metrics["wall_s"] > 0
+    assert (teacher / "bn_stats_exact.pt").is_file()
+    # interrupted after classes 0 and 2: resume recomputes class 1 only and ends with the same images
+    kept = (run / "partial" / "unit_00000.pt").stat().st_mtime_ns
+    (run / "partial" / "unit_00001.pt").unlink()
+    runs.write_status(run, "failed", 0.6, "killed")
+    syn.run_synthesize(cfg, run, resume=True)
+    assert (run / "partial" / "unit_00000.pt").stat().st_mtime_ns == kept
+    torch.testing.assert_close(load_image_set(run).images, art.images)
+    assert runs.read_status(run)["state"] == "done"
+
+
+def test_job_marks_a_nan_run_failed_with_the_iteration_and_keeps_finished_classes(digits_teacher_dir, tmp_path):
+    from distill_core.data import load_dataset
+    from distill_core.teacher import load_teacher
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(digits_teacher_dir, teacher)
+    model, _, _ = load_teacher(teacher)
+    stats, path = bn_stats.load_or_compute_class_stats(teacher, model, load_dataset("digits"))
+    stats.var[1][1] = float("nan")  # class 1's target: its loss is NaN from the first step
+    bn_stats.save_bn_stats(path, stats, fingerprint=bn_stats.model_fingerprint(model))
+    run = tmp_path / "nan"
+    cfg = SynthesisConfig(teacher=str(teacher), classes=(0, 1), ipc=1, iterations=3, group_size=1, device="cpu")
+    with pytest.raises(FloatingPointError):
+        syn.run_synthesize(cfg, run)
+    status = runs.read_status(run)
+    assert status["state"] == "failed" and "iteration 1 (unit 1)" in status["message"]
+    assert not (run / "images.pt").exists() and (run / "partial" / "unit_00000.pt").is_file()
