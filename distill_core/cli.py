@@ -32,6 +32,16 @@ def _stages() -> dict[str, Stage]:
     stages["bnstats"] = (BNStatsConfig, run_bnstats, "class-conditional BN statistics of a teacher, saved beside it")
     stages["synthesize"] = (SynthesisConfig, run_synthesize,
                             "recover images by BN matching: sre2l | +C | lpld presets, class-wise or cross-class")
+    from .pipeline import PipelineConfig, run_pipeline
+    from .realimages import RealImagesConfig, run_realimages
+    from .relabel import RelabelConfig, run_relabel
+    from .student import StudentConfig, run_student
+
+    stages["realimages"] = (RealImagesConfig, run_realimages, "random real images per class as an image run (baseline)")
+    stages["relabel"] = (RelabelConfig, run_relabel, "FKD soft-label store: view parameters + teacher logits")
+    stages["student"] = (StudentConfig, run_student, "train a student on images + (pruned) soft labels or hard labels")
+    stages["pipeline"] = (PipelineConfig, run_pipeline,
+                          "teacher -> sre2l/lpld synthesis -> random real -> relabel -> small sweep, one call")
     return stages
 
 
@@ -97,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_p.add_argument("name", nargs="?", help="run name or folder (show/delete)")
     runs_p.add_argument("--root", type=Path, default=None, help="runs directory (default: $DISTILL_RUNS or ./runs)")
     _add_analyse_parser(sub)
+    _add_sweep_parser(sub)
     sub.add_parser("models", help="list registered models")
     sub.add_parser("datasets", help="list registered datasets")
     return parser
@@ -112,6 +123,25 @@ def _add_analyse_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="YAML file of config fields; flags given here override it")
     p.add_argument("--overwrite", action="store_true", help="delete --out (tables and caches) first")
     add_config_arguments(p, AnalyseConfig)
+
+
+def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
+    """`sweep` reads its grid from a spec YAML (`--spec`), so it has its own parser."""
+    summary = "label size vs accuracy grid: sources x pruning strategies x ratios x seeds -> results.csv"
+    p = sub.add_parser("sweep", help=summary, description=summary)
+    p.add_argument("--spec", required=True, type=Path, help="sweep YAML (SweepConfig fields: sources, ratios, ...)")
+    p.add_argument("--run-dir", required=True, type=Path, help="run folder of the sweep (e.g. runs/my-sweep)")
+    p.add_argument("--resume", action="store_true", help="continue: skip finished cells, retry failed ones")
+    p.add_argument("--overwrite", action="store_true", help="delete an existing --run-dir first")
+
+
+def _sweep_command(args: argparse.Namespace) -> int:
+    from .sweep import SweepConfig, run_sweep
+
+    metrics = run_sweep(resolve_config(SweepConfig, args.spec), args.run_dir, resume=args.resume,
+                        overwrite=args.overwrite)
+    print(json.dumps(metrics, indent=2, default=str))
+    return 0
 
 
 def _analyse_command(args: argparse.Namespace) -> int:
@@ -170,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             return _runs_command(args)
         if args.command == "analyse":
             return _analyse_command(args)
+        if args.command == "sweep":
+            return _sweep_command(args)
         if args.command in ("models", "datasets"):
             from .data import list_datasets
             from .models import list_models

@@ -1,0 +1,168 @@
+"""One call from a dataset to label-size vs accuracy: the app's quick start.
+
+`python -m distill_core pipeline --dataset digits --run-dir runs/NAME` runs, each as its own child run
+next to NAME: the teacher (`NAME-teacher`), cross-class SRe2L and class-wise LPLD synthesis at the
+given IPC (`NAME-sre2l`, `NAME-lpld`), random real images (`NAME-random_real`), and a small sweep
+(`NAME-sweep`: relabel every source, prune at a few ratios, train students, plus hard-label
+references). NAME itself holds status.json over the whole pipeline and metrics.json with the child
+run paths, the tidy results and DD-Ranking scores. With --resume, finished children are kept.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .config import check_int, knob
+from .device import resolve_device
+
+# share of the pipeline's progress bar per stage
+WEIGHTS = {"teacher": 0.2, "sre2l": 0.2, "lpld": 0.2, "random_real": 0.02, "sweep": 0.38}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    dataset: str = knob("digits", "dataset spec: digits | fashion-mnist[:dir] | ...")
+    ipc: int = knob(10, "images per class of every image source")
+    teacher_model: str = knob("convnet", "teacher registry model")
+    teacher_args: dict = knob({"width": 32, "depth": 3}, "teacher model arguments")
+    teacher_epochs: int = knob(12, "teacher training epochs; 12 for digits")
+    presets: tuple[str, ...] = knob(("sre2l", "lpld"), "synthesis presets to run (sre2l | +C | lpld)")
+    synth_iterations: int = knob(100, "synthesis steps per image; 100 for a digits quick start, 300+ for quality")
+    label_epochs: int = knob(40, "relabel epochs E")
+    label_batch_size: int = knob(20, "views per stored batch B")
+    crop_scale: tuple[float, float] = knob((0.25, 1.0), "random-resized-crop area range of the views")
+    ratios: tuple[float, ...] = knob((1, 10, 40), "label compression factors of the sweep")
+    strategies: tuple[str, ...] = knob(("random",), "pruning strategies of the sweep")
+    hard_labels: bool = knob(True, "also train hard-label students (for DD-Ranking's HLR)")
+    student_model: str = knob("convnet", "student registry model")
+    student_args: dict = knob({"width": 32, "depth": 3}, "student model arguments")
+    temperature: float = knob(4.0, "KD temperature T; 4 for 10-class data")
+    seeds: tuple[int, ...] = knob((0,), "student seeds")
+    seed: int = knob(0, "seed of teacher, synthesis, selection and relabeling")
+    device: str = knob("auto", "auto | cpu | cuda[:N]")
+    threads: int = knob(1, "torch CPU threads; 1 is fastest for these small models on a shared CPU, 0 = torch's default")
+
+    def __post_init__(self):
+        check_int("threads", self.threads, minimum=0)
+        check_int("ipc", self.ipc)
+        check_int("teacher_epochs", self.teacher_epochs)
+        check_int("synth_iterations", self.synth_iterations)
+        check_int("label_epochs", self.label_epochs)
+        check_int("label_batch_size", self.label_batch_size)
+        check_int("seed", self.seed, minimum=0)
+
+
+def child_dir(run_dir: Path, name: str) -> Path:
+    """Child run folder `NAME-<name>` beside `NAME`."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / f"{run_dir.name}-{name}"
+
+
+class _Follow:
+    """While a child stage runs, map its status.json progress into [lo, hi] of the parent's bar."""
+
+    def __init__(self, child: Path, lo: float, hi: float, label: str, report: Callable[[float, str], None]):
+        self.child, self.lo, self.hi, self.label, self.report = child, lo, hi, label, report
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        from .runs import read_json
+
+        while not self.stop.wait(0.5):
+            try:
+                st = read_json(self.child / "status.json", {}) or {}
+            except ValueError:
+                continue
+            p = float(st.get("progress", 0.0))
+            self.report(self.lo + (self.hi - self.lo) * p, f"{self.label}: {st.get('message', '')}")
+
+    def __enter__(self):
+        self.report(self.lo, f"{self.label}: starting")
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.report(self.hi, f"{self.label}: done")
+
+
+def _run_child(name: str, job: Callable[..., dict], cfg, run_dir: Path, resume: bool, overwrite: bool,
+               lo: float, report) -> tuple[Path, float]:
+    """Run one child job unless a finished one is there (resume); returns (folder, progress after)."""
+    from .runs import read_status
+
+    child, hi = child_dir(run_dir, name), lo + WEIGHTS.get(name, 0.2)
+    if resume and read_status(child).get("state") == "done":
+        report(hi, f"{name}: kept finished run")
+        return child, hi
+    with _Follow(child, lo, hi, name, report):
+        job(cfg, child, resume=False, overwrite=overwrite or resume)
+    return child, hi
+
+
+def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
+    """Job: the whole quick start into `run_dir` and its `NAME-*` children."""
+    from . import jobs
+    from .realimages import RealImagesConfig, run_realimages
+    from .sweep import SweepConfig, run_sweep
+    from .synthesize import SynthesisConfig, run_synthesize
+    from .teacher import TeacherConfig, run_teacher
+
+    device = resolve_device(cfg.device)
+    dev = str(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    def body(ctx: jobs.JobContext) -> dict:
+        rep, children, p = ctx.report, {}, 0.0
+        tcfg = TeacherConfig(dataset=cfg.dataset, model=cfg.teacher_model, model_args=dict(cfg.teacher_args),
+                             epochs=cfg.teacher_epochs, seed=cfg.seed, device=dev)
+        children["teacher"], p = _run_child("teacher", run_teacher, tcfg, run_dir, resume, overwrite, p, rep)
+        teacher = str(children["teacher"])
+        for preset in cfg.presets:
+            scfg = SynthesisConfig(teacher=teacher, dataset=cfg.dataset, preset=preset, ipc=cfg.ipc,
+                                   iterations=cfg.synth_iterations, seed=cfg.seed, device=dev)
+            children[preset], p = _run_child(preset, run_synthesize, scfg, run_dir, resume, overwrite, p, rep)
+        rcfg = RealImagesConfig(dataset=cfg.dataset, ipc=cfg.ipc, seed=cfg.seed)
+        children["random_real"], p = _run_child("random_real", run_realimages, rcfg, run_dir, resume, overwrite, p,
+                                                rep)
+        sources = {k: str(v) for k, v in children.items() if k != "teacher"}
+        swcfg = SweepConfig(
+            teacher=teacher, dataset=cfg.dataset, sources=sources, strategies=tuple(cfg.strategies),
+            ratios=tuple(cfg.ratios), hard_labels=cfg.hard_labels, seeds=tuple(cfg.seeds), device=dev,
+            threads=cfg.threads,
+            relabel={"epochs": cfg.label_epochs, "batch_size": cfg.label_batch_size,
+                     "crop_scale": list(cfg.crop_scale), "seed": cfg.seed},
+            student={"model": cfg.student_model, "model_args": dict(cfg.student_args), "temperature": cfg.temperature,
+                     "crop_scale": list(cfg.crop_scale), "eval_every": 1000, "epochs": cfg.label_epochs})
+        WEIGHTS["sweep"] = 1.0 - p
+        children["sweep"], p = _run_child("sweep", run_sweep, swcfg, run_dir, resume, overwrite, p, rep)
+        return summary_metrics(children)
+
+    return jobs.run_stage("pipeline", cfg, run_dir, body, device, cfg.seed, resume, overwrite)
+
+
+def summary_metrics(children: dict[str, Path]) -> dict:
+    """Child paths, the teacher's accuracy, the sweep's tidy summary and DD-Ranking per synthetic source."""
+    from .runs import read_json
+    from .student import dd_ranking
+
+    teacher_acc = read_json(children["teacher"] / "metrics.json", {}).get("test_acc")
+    sweep = read_json(children["sweep"] / "metrics.json", {})
+    summary = sweep.get("summary", [])
+    acc = {(r["source"], r["strategy"], r["ratio"]): r["accuracy_mean"] for r in summary}
+    ranking = {}
+    for (source, strategy, ratio), value in acc.items():
+        rand = acc.get(("random_real", strategy, ratio))
+        hard = acc.get((source, "hard_labels", 0.0))
+        if source != "random_real" and strategy != "hard_labels" and None not in (rand, hard, teacher_acc):
+            ranking[f"{source} {strategy} {ratio:g}x"] = dd_ranking(teacher_acc, hard, value, rand)
+    return {"children": {k: str(v) for k, v in children.items()}, "teacher_test_acc": teacher_acc,
+            "results_csv": sweep.get("results_csv"), "results": summary, "dd_ranking": ranking,
+            "failed_cells": sweep.get("failed", 0)}

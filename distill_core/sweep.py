@@ -1,0 +1,202 @@
+"""Label size vs accuracy: a grid of image sources x pruning strategies x ratios x seeds.
+
+`python -m distill_core sweep --spec sweep.yaml --run-dir runs/NAME` relabels every image source
+once (`labels-<source>/`, a relabel run), then trains one student per cell and appends a row to
+`results.csv` (tidy: one row per cell). Finished cells are skipped with `--resume`; a failed cell is
+recorded with its error and the sweep goes on. Ratios are compression factors (1, 2, 5, 10, 20,
+40, 100): pruning ratio r = 1 - 1/factor. `rules` x `rule_ratios` adds rule-based cells beside the
+main grid; `hard_labels` adds the same-images hard-label reference (strategy "hard_labels").
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import statistics
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .config import check_int, config_from_dict, knob
+from .device import make_generator, resolve_device
+from .jobs import Cancelled
+from .prune import list_strategies, ratio_from_factor
+from .relabel import RelabelConfig, run_relabel
+from .student import StudentConfig, dataset_spec_of, image_bytes, pruned_labels, train_student
+
+COLUMNS = ("source", "method", "ipc", "strategy", "ratio", "compression", "kept_batches", "label_bytes",
+           "image_bytes", "seed", "accuracy", "status", "error", "seconds")
+RESULTS_FILE = "results.csv"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    teacher: str = knob("", "teacher run that relabels every source (and whose test set scores students)")
+    dataset: str = knob("", "dataset spec of the real test set; empty = the teacher run's")
+    sources: dict = knob({}, "name -> image run folder, e.g. {sre2l: runs/x-sre2l, random_real: runs/x-rr}")
+    strategies: tuple[str, ...] = knob(("random",), "pruning strategies of the main grid")
+    ratios: tuple[float, ...] = knob((1, 2, 5, 10, 20, 40, 100), "compression factors of the main grid")
+    rules: tuple[str, ...] = knob((), "extra strategies (e.g. confidence_easy) run only at rule_ratios")
+    rule_ratios: tuple[float, ...] = knob((10, 40), "compression factors of the `rules` cells")
+    hard_labels: bool = knob(False, "add a hard-label student per source and seed (reference)")
+    seeds: tuple[int, ...] = knob((0,), "student seeds (init, pruning draw, batch order)")
+    relabel: dict = knob({}, "RelabelConfig fields shared by all sources, e.g. {epochs: 100, batch_size: 20}")
+    student: dict = knob({}, "StudentConfig fields shared by all cells, e.g. {model_args: {width: 32}}")
+    device: str = knob("auto", "auto | cpu | cuda[:N]")
+    threads: int = knob(0, "torch CPU threads; 0 = torch's default, 1 avoids oversubscription on a busy machine")
+
+    def __post_init__(self):
+        check_int("threads", self.threads, minimum=0)
+        if not self.sources:
+            raise ValueError("sweep needs at least one source: sources: {name: image run folder}")
+        for s in self.strategies + self.rules:
+            if s not in list_strategies():
+                raise ValueError(f"unknown strategy {s!r}; choose from {', '.join(list_strategies())}")
+        for f in self.ratios + self.rule_ratios:
+            ratio_from_factor(f)
+        for s in self.seeds:
+            check_int("seed", s, minimum=0)
+        bad = set(self.relabel) & {"images", "teacher"} | set(self.student) & {"images", "labels", "seed", "ratio",
+                                                                                  "strategy"}
+        if bad:
+            raise ValueError(f"sweep sets {', '.join(sorted(bad))} per cell; remove them from relabel/student")
+
+
+@dataclass(frozen=True)
+class Cell:
+    source: str
+    strategy: str
+    ratio: float  # compression factor; 0 for hard labels
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return self.source, self.strategy, f"{float(self.ratio):g}", str(self.seed)
+
+
+def plan_cells(cfg: SweepConfig) -> list[Cell]:
+    """All cells, seed-major so that a partial sweep already has every configuration once."""
+    cells = []
+    for seed in cfg.seeds:
+        for source in cfg.sources:
+            if cfg.hard_labels:
+                cells.append(Cell(source, "hard_labels", 0, seed))
+            cells += [Cell(source, s, f, seed) for s in cfg.strategies for f in cfg.ratios]
+            cells += [Cell(source, s, f, seed) for s in cfg.rules for f in cfg.rule_ratios
+                      if s not in cfg.strategies or f not in cfg.ratios]
+    return cells
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    from .runs import write_text_atomic
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+def _row_key(row: dict) -> tuple[str, str, str, str]:
+    return row["source"], row["strategy"], f"{float(row['ratio']):g}", str(row["seed"])
+
+
+def run_cell(cfg: SweepConfig, cell: Cell, art, store, test, device) -> dict:
+    """Train one student; returns the tidy row (status ok)."""
+    base = config_from_dict(StudentConfig, dict(cfg.student))
+    soft = cell.strategy != "hard_labels"
+    scfg = dataclasses.replace(base, seed=cell.seed, strategy=cell.strategy if soft else "random",
+                               ratio=ratio_from_factor(cell.ratio) if soft else 0.0)
+    row = {"source": cell.source, "method": art.method, "ipc": art.ipc, "strategy": cell.strategy,
+           "ratio": cell.ratio, "image_bytes": image_bytes(art), "seed": cell.seed}
+    small = plan = None
+    if soft:
+        small, plan = pruned_labels(scfg, art, store)
+        row |= {"compression": plan.compression, "kept_batches": len(plan.kept), "label_bytes": plan.bytes}
+    else:
+        row |= {"compression": "", "kept_batches": 0, "label_bytes": 0}
+    result = train_student(scfg, art, test, device, make_generator(cell.seed), small, plan)
+    return row | {"accuracy": result.accuracy, "status": "ok", "error": ""}
+
+
+def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float, str], None]) -> list[dict]:
+    """Relabel each source (resumable), then run every cell not yet finished; returns all rows."""
+    from .data import load_dataset
+    from .imageset import load_image_set
+    from .relabel import load_store
+    from .runs import read_status
+
+    test = load_dataset(cfg.dataset or dataset_spec_of(cfg.teacher)).test
+    path = Path(run_dir) / RESULTS_FILE
+    rows = {_row_key(r): r for r in read_rows(path)}
+    cells = plan_cells(cfg)
+    todo = [c for c in cells if rows.get(c.key, {}).get("status") != "ok"]
+    images, stores = {}, {}
+    for i, cell in enumerate(todo):
+        on_progress(1.0 - (len(todo) - i) / len(cells), f"cell {i + 1}/{len(todo)}: {cell.source} {cell.strategy} "
+                                                         f"{cell.ratio:g}x seed {cell.seed}")
+        start = time.time()
+        try:
+            if cell.source not in images:
+                images[cell.source] = load_image_set(cfg.sources[cell.source])
+                label_dir = Path(run_dir) / f"labels-{cell.source}"
+                if read_status(label_dir).get("state") != "done":
+                    rcfg = config_from_dict(RelabelConfig, {**cfg.relabel, "images": str(cfg.sources[cell.source]),
+                                                            "teacher": cfg.teacher, "device": str(device)})
+                    run_relabel(rcfg, label_dir, overwrite=True)
+                stores[cell.source] = load_store(label_dir, images[cell.source])
+            row = run_cell(cfg, cell, images[cell.source], stores[cell.source], test, device)
+        except Cancelled:
+            raise
+        except Exception as exc:  # one bad cell must not end the sweep; its error is the row
+            row = {"source": cell.source, "strategy": cell.strategy, "ratio": cell.ratio, "seed": cell.seed,
+                   "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                   "traceback": traceback.format_exc(limit=4)}
+        rows[cell.key] = row | {"seconds": round(time.time() - start, 2)}
+        write_rows(path, [rows[c.key] for c in cells if c.key in rows])
+    on_progress(1.0, f"{len(cells)} cells")
+    return [rows[c.key] for c in cells if c.key in rows]
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean +- std (sample, over seeds) of accuracy per (source, ipc, strategy, ratio) of the ok rows."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("status") == "ok":
+            groups.setdefault((r["source"], int(r["ipc"]), r["strategy"], float(r["ratio"])), []).append(r)
+    out = []
+    for (source, ipc, strategy, ratio), rs in groups.items():
+        accs = [float(r["accuracy"]) for r in rs]
+        out.append({"source": source, "ipc": ipc, "strategy": strategy, "ratio": ratio, "n": len(accs),
+                    "accuracy_mean": statistics.fmean(accs),
+                    "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                    "label_bytes": float(rs[0]["label_bytes"] or 0), "image_bytes": int(rs[0]["image_bytes"])})
+    return out
+
+
+def run_sweep(cfg: SweepConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
+    """Job: run the grid into `run_dir` (results.csv + metrics.json with the summary)."""
+    from . import jobs
+
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+    def body(ctx: jobs.JobContext) -> dict:
+        rows = sweep(cfg, ctx.run_dir, device, ctx.report)
+        failed = [r for r in rows if r.get("status") != "ok"]
+        return {"cells": len(rows), "failed": len(failed), "results_csv": str(ctx.run_dir / RESULTS_FILE),
+                "summary": summarise(rows), "errors": [r.get("error") for r in failed][:10]}
+
+    return jobs.run_stage("sweep", cfg, run_dir, body, device, None, resume, overwrite)
