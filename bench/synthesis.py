@@ -12,6 +12,14 @@ and reports image-iterations/s (images x iterations / wall time, after a 2-itera
 and peak memory. CPU rows run each measurement in a forked child (peak RSS above the child's
 post-setup RSS) and repeat the three modes `rounds` times interleaved, keeping the median, so the
 ratios hold on a shared machine. Writes bench/results/synthesis.json.
+
+    .venv/bin/python bench/synthesis.py --quality [--seeds 0 1]
+
+instead runs full syntheses with the default config (IPC 10, all classes) for the ladder sre2l, +C,
+lpld (exact statistics) and lpld with EMA statistics, and reports the share of synthetic images the
+teacher assigns to their own class, the un-augmented class-BN distance (the BN term against each
+class's exact statistics, mean over classes), the mean within-class cosine similarity of the
+teacher's penultimate features, and wall time. Writes bench/results/synthesis_quality.json.
 """
 from __future__ import annotations
 
@@ -135,6 +143,44 @@ def cuda_rows(iterations: int) -> list[dict]:
     return rows
 
 
+LADDER = (("sre2l", "exact"), ("+C", "exact"), ("lpld", "exact"), ("lpld", "ema"))
+
+
+def quality_rows(name: str, teacher_dir: str, ipc: int, seeds: list[int], threads: int) -> list[dict]:
+    from distill_core.hooks import BNInputCapture
+    from distill_core.models import predict_logits
+    from distill_core.synthesize import group_bn_loss
+
+    torch.set_num_threads(threads)
+    model, spec, _ = load_teacher(teacher_dir)
+    data = load_dataset(bn_stats.teacher_dataset_spec(teacher_dir, spec.info))
+    exact, _ = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, "exact")
+    rows = []
+    for preset, mode in LADDER:
+        stats = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, mode)[0]
+        for seed in seeds:
+            cfg = SynthesisConfig(teacher=teacher_dir, preset=preset, stats_mode=mode, ipc=ipc, seed=seed, device="cpu")
+            start = time.perf_counter()
+            res = synthesize(cfg, model, stats if cfg.statistics == "class" else bn_stats.global_stats(model),
+                             torch.device("cpu"), torch.Generator().manual_seed(seed), info=spec.info)
+            wall = time.perf_counter() - start
+            acc = float((predict_logits(model, res.images).argmax(1) == res.labels).float().mean())
+            k = spec.info.num_classes
+            with torch.no_grad(), BNInputCapture(model) as cap:
+                feats = model.features(res.images)
+                dist = group_bn_loss(cap.captured(), exact.mean, exact.var, k, cfg.first_bn_multiplier).mean()
+            f = torch.nn.functional.normalize(feats, dim=1).view(k, ipc, -1)
+            sim = f @ f.transpose(1, 2)
+            within = float((sim.sum((1, 2)) - ipc).mean() / (ipc * (ipc - 1)))
+            rows.append(dict(dataset=name, preset=preset, stats_mode=mode if cfg.statistics == "class" else "-",
+                             seed=seed, ipc=ipc, iterations=cfg.iterations, lr=cfg.lr, bn_weight=cfg.bn_weight,
+                             crop_scale=list(cfg.crop_scale), synthetic_acc=acc, class_bn_distance=float(dist),
+                             within_class_cosine=within, wall_s=wall))
+            print(f"{name:14s} {preset:6s} {rows[-1]['stats_mode']:6s} seed {seed}  teacher acc {acc:.3f}  "
+                  f"class-BN dist {float(dist):7.3f}  within-class cos {within:.3f}  {wall:6.1f} s", flush=True)
+    return rows
+
+
 def _ratios(rows: list[dict]) -> list[dict]:
     by = {r["mode"]: r["img_it_per_s"] for r in rows}
     for r in rows:
@@ -152,10 +198,23 @@ def main() -> None:
     parser.add_argument("--digits-teacher", default="runs/digits-teacher")
     parser.add_argument("--fmnist-teacher", default="runs/fmnist-convnet-teacher")
     parser.add_argument("--cuda-iterations", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthesis.json")
+    parser.add_argument("--out", type=Path, default=None, help="default bench/results/synthesis[_quality].json")
+    parser.add_argument("--quality", action="store_true", help="full syntheses: teacher accuracy, BN distance, similarity")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = parser.parse_args()
+    teachers = (("digits", args.digits_teacher), ("fashion-mnist", args.fmnist_teacher))
+    if args.quality:
+        rows = []
+        for name, teacher in teachers:
+            if (Path(teacher) / "teacher.pt").is_file():
+                rows += quality_rows(name, teacher, args.ipc, args.seeds, args.threads)
+        out = args.out or Path(__file__).parent / "results" / "synthesis_quality.json"
+        out.write_text(json.dumps({"threads": args.threads, "torch": torch.__version__, "rows": rows}, indent=2) + "\n")
+        print(f"wrote {out}")
+        return
+    args.out = args.out or Path(__file__).parent / "results" / "synthesis.json"
     rows = []
-    for name, teacher in (("digits", args.digits_teacher), ("fashion-mnist", args.fmnist_teacher)):
+    for name, teacher in teachers:
         if not (Path(teacher) / "teacher.pt").is_file():
             rows.append(dict(dataset=name, note=f"skipped: no finished teacher in {teacher}"))
             continue

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import augment
-from .bn_stats import BNStatistics, reduce_dims
+from .bn_stats import BNStatistics
 from .config import check_choices, check_finite, check_int, check_positive, check_range, knob
 from .data import DatasetInfo, ImageSet
 from .device import AMP_MODES, autocast
@@ -254,7 +254,9 @@ def group_bn_loss(inputs: list[torch.Tensor], mean: list[torch.Tensor], var: lis
     for l, a in enumerate(inputs):
         c = a.shape[1]
         a = a.float().reshape(groups, a.shape[0] // groups, c, -1)
-        v, m = torch.var_mean(a, dim=(1, 3), correction=0)  # [G, C]
+        count = a.shape[1] * a.shape[3]
+        m = a.sum(3).sum(1) / count  # [G, C]; contiguous sums are ~5x faster than var_mean's backward on CPU
+        v = (a * a).sum(3).sum(1) / count - m * m
         term = torch.linalg.vector_norm(m - mean[l], dim=1) + torch.linalg.vector_norm(v - var[l], dim=1)
         if norm == "mean":
             term = term / math.sqrt(c)
@@ -285,15 +287,13 @@ def _run_pass(cfg: SynthesisConfig, teacher: nn.Module, stats: BNStatistics, inf
     rows = torch.tensor([u.target_row for u in p.units], device=device)
     t_mean = [m.to(device).index_select(0, rows) for m in stats.mean]
     t_var = [v.to(device).index_select(0, rows) for v in stats.var]
-    opt = torch.optim.Adam([z], lr=cfg.lr, betas=(0.5, 0.9), eps=1e-8)
+    adam = _Adam(z)
     ce_hist = torch.zeros(g, t_max, device=device)
     bn_hist = torch.zeros(g, t_max, device=device)
     check_every = 1 if device.type == "cpu" else 25
     draws = p.to(device)  # one host-to-device copy per pass, not per step
     with BNInputCapture(teacher) as cap:
         for it in range(t_max):
-            for group in opt.param_groups:
-                group["lr"] = 0.5 * cfg.lr * (1.0 + math.cos(math.pi * it / t_max))
             boxes, flips, shifts = (d[:, it].repeat_interleave(n, 0) for d in (draws.boxes, draws.flips, draws.shifts))
             views = batched_roll(augment.apply_crops(z, boxes, flips), shifts)
             with autocast(device, cfg.amp):
@@ -302,10 +302,9 @@ def _run_pass(cfg: SynthesisConfig, teacher: nn.Module, stats: BNStatistics, inf
             bn = group_bn_loss(cap.captured(), t_mean, t_var, g, cfg.first_bn_multiplier, cfg.bn_loss_norm)
             cap.clear()
             loss = (ce + cfg.bn_weight * bn).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            (grad,) = torch.autograd.grad(loss, z)
             with torch.no_grad():
+                adam.step(z, grad, 0.5 * cfg.lr * (1.0 + math.cos(math.pi * it / t_max)))
                 z.copy_(torch.max(torch.min(z, hi), lo))
                 ce_hist[:, it], bn_hist[:, it] = ce.detach(), bn.detach()
             if (it + 1) % check_every == 0 or it + 1 == t_max:
@@ -313,6 +312,24 @@ def _run_pass(cfg: SynthesisConfig, teacher: nn.Module, stats: BNStatistics, inf
                 report(it + 1, ce_hist[:, it], bn_hist[:, it])
     images = (z.detach() * std + mean).clamp(0, 1).float().cpu()
     return images, ce_hist.cpu(), bn_hist.cpu()
+
+
+class _Adam:
+    """Adam (Kingma & Ba) with betas (0.5, 0.9), eps 1e-8, as torch.optim.Adam without amsgrad/decay:
+    m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  z <- z - lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps).
+    Written out because it is five in-place ops on one tensor (and spares importing torch's optimiser
+    machinery, seconds of a short CLI run)."""
+
+    def __init__(self, z: torch.Tensor, betas: tuple[float, float] = (0.5, 0.9), eps: float = 1e-8):
+        self.m, self.v = torch.zeros_like(z), torch.zeros_like(z)
+        self.b1, self.b2, self.eps, self.t = betas[0], betas[1], eps, 0
+
+    def step(self, z: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
+        self.t += 1
+        self.m.mul_(self.b1).add_(grad, alpha=1 - self.b1)
+        self.v.mul_(self.b2).addcmul_(grad, grad, value=1 - self.b2)
+        denom = (self.v / (1 - self.b2 ** self.t)).sqrt_().add_(self.eps)
+        z.addcdiv_(self.m, denom, value=-lr / (1 - self.b1 ** self.t))
 
 
 def _check_finite(ce: torch.Tensor, bn: torch.Tensor, upto: int, units: list[Unit]) -> None:

@@ -168,3 +168,17 @@ def test_job_marks_a_nan_run_failed_with_the_iteration_and_keeps_finished_classe
     status = runs.read_status(run)
     assert status["state"] == "failed" and "iteration 1 (unit 1)" in status["message"]
     assert not (run / "images.pt").exists() and (run / "partial" / "unit_00000.pt").is_file()
+
+
+def test_pixel_adam_matches_torch_adam():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4, 3, generator=g)
+    ref = z.clone().requires_grad_(True)
+    opt = torch.optim.Adam([ref], lr=0.2, betas=(0.5, 0.9), eps=1e-8)
+    adam = syn._Adam(z)
+    for _ in range(5):
+        grad = torch.randn(4, 3, generator=g)
+        ref.grad = grad.clone()
+        opt.step()
+        adam.step(z, grad, 0.2)
+    torch.testing.assert_close(z, ref.detach())
