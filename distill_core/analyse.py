@@ -258,17 +258,20 @@ def resolve_inputs(cfg: AnalyseConfig, device: torch.device) -> tuple[dict, Feat
     if fm_path is None:
         raise ValueError("no run names its teacher; pass --feature-model <teacher run folder or checkpoint>")
     fm = load_feature_model(fm_path, device=device)
-    return sets, fm, cfg.real or _real_spec(next(iter(sets.values())), fm_path)
+    return sets, fm, cfg.real or _real_spec(sets, fm_path)
 
 
-def _real_spec(art: ImageSetArtifact, fm_path: Path) -> str:
-    """The runs' dataset, with the path the feature model's run was trained from when it is the same dataset."""
+def _real_spec(sets: dict[str, ImageSetArtifact], fm_path: Path) -> str:
+    """The runs' dataset spec: one a run recorded (random-real runs do), else the feature model run's
+    training spec when it is the same dataset (it carries the data path), else the dataset's name."""
     from .config import load_yaml
     from .data import parse_spec
 
+    name = next(iter(sets.values())).info.name
     cfg_file = fm_path / "config.yaml" if fm_path.is_dir() else None
-    spec = str(load_yaml(cfg_file).get("dataset", "")) if cfg_file and cfg_file.is_file() else ""
-    return spec if spec and parse_spec(spec)[0] == art.info.name else art.info.name
+    candidates = [str(a.extra.get("dataset", "")) for a in sets.values()]
+    candidates.append(str(load_yaml(cfg_file).get("dataset", "")) if cfg_file and cfg_file.is_file() else "")
+    return next((c for c in candidates if c and parse_spec(c)[0] == name), name)
 
 
 def run_analyse(cfg: AnalyseConfig, out_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
