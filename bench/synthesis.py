@@ -24,6 +24,7 @@ teacher's penultimate features, and wall time. Writes bench/results/synthesis_qu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import platform
@@ -54,8 +55,6 @@ def mode_config(mode: str, teacher: str, ipc: int, iterations: int, group: int, 
 
 def measure(cfg: SynthesisConfig, model, stats, info, device: torch.device) -> tuple[float, float]:
     """(image-iterations/s, peak MiB above the starting point) of one synthesize() call after a warm-up."""
-    import dataclasses
-
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     synthesize(dataclasses.replace(cfg, iterations=2), model, stats, device, gen(), info=info)
     if device.type == "cuda":
@@ -76,18 +75,19 @@ def measure(cfg: SynthesisConfig, model, stats, info, device: torch.device) -> t
 
 def _child(conn, teacher_dir: str, cfg: SynthesisConfig, threads: int) -> None:
     torch.set_num_threads(threads)
-    model, spec, _ = load_teacher(teacher_dir)
-    stats = bn_stats.load_bn_stats(bn_stats.stats_path(teacher_dir, "exact"))[0]
+    model, spec, _ = load_teacher(teacher_dir, cfg.teacher_epoch)
+    stats = bn_stats.load_or_compute_class_stats(teacher_dir, model, None, "exact", cfg.teacher_epoch, False)[0]
     if cfg.statistics == "global":
         stats = bn_stats.global_stats(model)
     conn.send(measure(cfg, model, stats, spec.info, torch.device("cpu")))
     conn.close()
 
 
-def cpu_rows(name: str, teacher_dir: str, ipc: int, iterations: int, rounds: int, threads: int) -> list[dict]:
-    model, spec, _ = load_teacher(teacher_dir)
+def cpu_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, iterations: int, rounds: int,
+             threads: int) -> list[dict]:
+    model, spec, _ = load_teacher(teacher_dir, epoch)
     data = load_dataset(bn_stats.teacher_dataset_spec(teacher_dir, spec.info))
-    bn_stats.load_or_compute_class_stats(teacher_dir, model, data)  # cached for the children
+    bn_stats.load_or_compute_class_stats(teacher_dir, model, data, "exact", epoch)  # cached for the children
     classes = list(range(spec.info.num_classes))
     base = SynthesisConfig(teacher=teacher_dir, ipc=ipc, device="cpu")
     group = choose_group_size(base, model, spec.info, ipc, len(plan_units(base, spec.info)), torch.device("cpu"))
@@ -95,7 +95,8 @@ def cpu_rows(name: str, teacher_dir: str, ipc: int, iterations: int, rounds: int
     samples: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
     for _ in range(rounds):
         for mode in MODES:
-            cfg = mode_config(mode, teacher_dir, ipc, iterations, group, classes, "off", "cpu")
+            cfg = dataclasses.replace(mode_config(mode, teacher_dir, ipc, iterations, group, classes, "off", "cpu"),
+                                      teacher_epoch=epoch)
             recv, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_child, args=(send, teacher_dir, cfg, threads))
             proc.start()
@@ -104,7 +105,7 @@ def cpu_rows(name: str, teacher_dir: str, ipc: int, iterations: int, rounds: int
     rows = []
     for mode in MODES:
         speed = statistics.median(s[0] for s in samples[mode])
-        rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", device="cpu", amp="off", ipc=ipc, mode=mode,
+        rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", teacher_epoch=epoch, device="cpu", amp="off", ipc=ipc, mode=mode,
                          group_size=1 if mode == "loop" else group, images_per_pass=ipc * (1 if mode == "loop" else group),
                          img_it_per_s=speed, peak_mib=max(s[1] for s in samples[mode]), samples=[s[0] for s in samples[mode]]))
     return _ratios(rows)
@@ -146,20 +147,22 @@ def cuda_rows(iterations: int) -> list[dict]:
 LADDER = (("sre2l", "exact"), ("+C", "exact"), ("lpld", "exact"), ("lpld", "ema"))
 
 
-def quality_rows(name: str, teacher_dir: str, ipc: int, seeds: list[int], threads: int) -> list[dict]:
+def quality_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, seeds: list[int], threads: int) -> list[dict]:
     from distill_core.hooks import BNInputCapture
     from distill_core.models import predict_logits
     from distill_core.synthesize import group_bn_loss
 
     torch.set_num_threads(threads)
-    model, spec, _ = load_teacher(teacher_dir)
+    model, spec, _ = load_teacher(teacher_dir, epoch)
     data = load_dataset(bn_stats.teacher_dataset_spec(teacher_dir, spec.info))
-    exact, _ = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, "exact")
+    exact, _ = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, "exact", epoch)
+    teacher_acc = bn_stats.check_teacher_sanity(model, data, sample=len(data.test))
     rows = []
     for preset, mode in LADDER:
-        stats = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, mode)[0]
+        stats = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, mode, epoch)[0]
         for seed in seeds:
-            cfg = SynthesisConfig(teacher=teacher_dir, preset=preset, stats_mode=mode, ipc=ipc, seed=seed, device="cpu")
+            cfg = SynthesisConfig(teacher=teacher_dir, teacher_epoch=epoch, preset=preset, stats_mode=mode, ipc=ipc,
+                                  seed=seed, device="cpu")
             start = time.perf_counter()
             res = synthesize(cfg, model, stats if cfg.statistics == "class" else bn_stats.global_stats(model),
                              torch.device("cpu"), torch.Generator().manual_seed(seed), info=spec.info)
@@ -172,7 +175,8 @@ def quality_rows(name: str, teacher_dir: str, ipc: int, seeds: list[int], thread
             f = torch.nn.functional.normalize(feats, dim=1).view(k, ipc, -1)
             sim = f @ f.transpose(1, 2)
             within = float((sim.sum((1, 2)) - ipc).mean() / (ipc * (ipc - 1)))
-            rows.append(dict(dataset=name, preset=preset, stats_mode=mode if cfg.statistics == "class" else "-",
+            rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", teacher_epoch=epoch,
+                             teacher_test_acc=teacher_acc, preset=preset, stats_mode=mode if cfg.statistics == "class" else "-",
                              seed=seed, ipc=ipc, iterations=cfg.iterations, lr=cfg.lr, bn_weight=cfg.bn_weight,
                              crop_scale=list(cfg.crop_scale), synthetic_acc=acc, class_bn_distance=float(dist),
                              within_class_cosine=within, wall_s=wall))
@@ -197,28 +201,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per measurement (default 1)")
     parser.add_argument("--digits-teacher", default="runs/digits-teacher")
     parser.add_argument("--fmnist-teacher", default="runs/fmnist-convnet-teacher")
+    parser.add_argument("--fmnist-epoch", type=int, default=None, help="teacher checkpoint epoch (default: final)")
+    parser.add_argument("--datasets", nargs="+", default=["digits", "fashion-mnist"], help="which CPU teachers")
     parser.add_argument("--cuda-iterations", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None, help="default bench/results/synthesis[_quality].json")
     parser.add_argument("--quality", action="store_true", help="full syntheses: teacher accuracy, BN distance, similarity")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = parser.parse_args()
-    teachers = (("digits", args.digits_teacher), ("fashion-mnist", args.fmnist_teacher))
+    teachers = [(n, t, e) for n, t, e in (("digits", args.digits_teacher, None),
+                                          ("fashion-mnist", args.fmnist_teacher, args.fmnist_epoch)) if n in args.datasets]
     if args.quality:
         rows = []
-        for name, teacher in teachers:
-            if (Path(teacher) / "teacher.pt").is_file():
-                rows += quality_rows(name, teacher, args.ipc, args.seeds, args.threads)
+        for name, teacher, epoch in teachers:
+            rows += quality_rows(name, teacher, epoch, args.ipc, args.seeds, args.threads)
         out = args.out or Path(__file__).parent / "results" / "synthesis_quality.json"
         out.write_text(json.dumps({"threads": args.threads, "torch": torch.__version__, "rows": rows}, indent=2) + "\n")
         print(f"wrote {out}")
         return
     args.out = args.out or Path(__file__).parent / "results" / "synthesis.json"
     rows = []
-    for name, teacher in teachers:
-        if not (Path(teacher) / "teacher.pt").is_file():
-            rows.append(dict(dataset=name, note=f"skipped: no finished teacher in {teacher}"))
-            continue
-        rows += cpu_rows(name, teacher, args.ipc, args.iterations, args.rounds, args.threads)
+    for name, teacher, epoch in teachers:
+        rows += cpu_rows(name, teacher, epoch, args.ipc, args.iterations, args.rounds, args.threads)
     rows += cuda_rows(args.cuda_iterations)
     _print(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -452,6 +452,8 @@ def _check_stats(cfg: SynthesisConfig, stats: BNStatistics, info: DatasetInfo) -
     if cfg.statistics == "class" and (stats.kind != "class" or stats.rows != info.num_classes):
         raise ValueError(f"statistics=class needs class statistics with {info.num_classes} rows; got {stats.kind} "
                          f"statistics with {stats.rows} row(s): compute them with bn_stats.compute_class_stats")
+    if cfg.statistics == "global" and stats.rows != 1:
+        raise ValueError(f"statistics=global matches one row of statistics (bn_stats.global_stats); got {stats.rows}")
 
 
 def _prepare_pass(cfg: SynthesisConfig, info: DatasetInfo, units: list[Unit], base: int,
