@@ -34,11 +34,31 @@ def _analyse_cached(stamp: tuple, embedding: str, max_points: int, feature_model
     return result
 
 
-def analyse_runs(paths: list[str], embedding: str = "none", max_points: int = 5000, feature_model: str = ""):
-    """`analyse.Analysis` of image-set runs `paths` (similarity, diversity, optional 2-D embedding)."""
+def default_feature_model(paths: list[str]) -> str:
+    """'' when a run names its teacher (the library then uses it), else a finished teacher run on the
+    same dataset (random-real sets name none), else ''."""
+    from . import runs_view
+
+    sets = [load_set(p) for p in paths]
+    if any(a.extra.get("teacher") for a in sets):
+        return ""
+    name = sets[0].info.name if sets else ""
+    for info in runs_view.teacher_runs():
+        if info.state == "done" and str(info.config.get("dataset", "")).split(":")[0] == name:
+            return str(info.path)
+    return ""
+
+
+def analyse_runs(paths: list[str], embedding: str = "none", max_points: int = 5000, feature_model: str | None = None):
+    """`analyse.Analysis` of image-set runs `paths` (similarity, diversity, optional 2-D embedding).
+
+    feature_model: a teacher run or checkpoint; None = the runs' own teacher or a teacher on their dataset.
+    """
     if module("analyse") is None:
         raise ValueError("distill_core.analyse is not available")
-    return _analyse_cached(_stamp(tuple(str(p) for p in paths)), embedding, max_points, feature_model)
+    paths = [str(p) for p in paths]
+    fm = default_feature_model(paths) if feature_model is None else feature_model
+    return _analyse_cached(_stamp(tuple(paths)), embedding, max_points, fm)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -46,7 +46,7 @@ def loss_curves(rows: Sequence[dict], x: str = "iteration", log_y: bool = True, 
     Rows that share an x value (several classes or groups) are averaged.
     """
     cols = [k for k in (rows[0] if rows else {}) if k != x and all(isinstance(r.get(k), (int, float)) for r in rows[:50])]
-    cols = [c for c in cols if c not in ("class", "group", "rank", "seed", "lr")]
+    cols = [c for c in cols if c not in ("class", "batch", "group", "rank", "seed", "lr")]
     fig = go.Figure()
     for col in cols:
         acc: dict = defaultdict(list)
@@ -59,15 +59,20 @@ def loss_curves(rows: Sequence[dict], x: str = "iteration", log_y: bool = True, 
     return fig
 
 
-def similarity_heatmaps(matrices: dict, class_names: Sequence[str], title: str, ncols: int = 5) -> go.Figure:
-    """One cosine-similarity heatmap per class (matrices: class -> [n, n] array), shared colour scale."""
+def similarity_heatmaps(matrices: dict, class_names: Sequence[str], title: str, ncols: int = 5,
+                        means: dict | None = None) -> go.Figure:
+    """One cosine-similarity heatmap per class (matrices: class -> [n, n] array), shared colour scale.
+
+    means: class -> within-class similarity, shown in each subplot's title.
+    """
     classes = sorted(matrices, key=int)
     nrows = max(1, -(-len(classes) // ncols))
-    names = [class_names[int(c)] if int(c) < len(class_names) else str(c) for c in classes]
+    names = [(class_names[int(c)] if int(c) < len(class_names) else str(c))
+             + (f" ({means[c]:.2f})" if means and c in means else "") for c in classes]
     fig = make_subplots(rows=nrows, cols=min(ncols, max(1, len(classes))), subplot_titles=names,
                         horizontal_spacing=0.02, vertical_spacing=0.08)
     lows = [float(np.nanmin(np.asarray(matrices[c], dtype=float))) for c in classes] or [0.0]
-    zmin = min(0.0, min(lows))
+    zmin = math.floor(min(lows) * 10) / 10  # shared scale from the lowest value, so differences show
     for i, c in enumerate(classes):
         m = np.asarray(matrices[c], dtype=float)
         fig.add_trace(go.Heatmap(z=m, zmin=zmin, zmax=1.0, colorscale="Viridis", showscale=i == 0,
@@ -93,31 +98,41 @@ def per_class_bars(rows: Sequence[dict], value: str, label: str, run_key: str = 
 
 
 def embedding_scatter(rows: Sequence[dict], color_by: str = "class", title: str = "") -> go.Figure:
-    """2-D embedding: colour by class or by source; real points small and faint, synthetic ones large.
+    """2-D embedding: colour by class or by source, one marker symbol per source; real points small and faint.
 
     Each point carries its global id in customdata[0] so a selection can be mapped back to images.
+    The legend lists colours and symbols once each (not every class x source pair).
     """
     fig = go.Figure()
     symbols = ("circle", "diamond", "square", "x", "triangle-up", "star", "cross", "pentagon")
     sources = list(dict.fromkeys(r["source"] for r in rows))
-    keys = sorted({r["class"] for r in rows}) if color_by == "class" else sources
-    for k_i, key in enumerate(keys):
-        for s_i, src in enumerate(sources):
+    class_name = {r["class"]: r["class_name"] for r in rows}
+    keys = sorted(class_name) if color_by == "class" else sources
+    colour = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
+    symbol = {s: symbols[i % len(symbols)] for i, s in enumerate(sources)}
+    for src in sources:
+        real = src == "real"
+        for key in keys:
             pts = [r for r in rows if r["source"] == src and (r["class"] if color_by == "class" else r["source"]) == key]
             if not pts:
                 continue
-            real = src == "real"
-            name = f"{pts[0]['class_name']} · {src}" if color_by == "class" else src
             fig.add_trace(go.Scatter(
-                x=[r["x"] for r in pts], y=[r["y"] for r in pts], mode="markers", name=name,
+                x=[r["x"] for r in pts], y=[r["y"] for r in pts], mode="markers", showlegend=False,
                 legendgroup=str(key), customdata=[[r["id"], r["index"]] for r in pts],
                 text=[f"{r['source']} #{r['index']} · {r['class_name']}" for r in pts],
                 hovertemplate="%{text}<extra></extra>",
-                marker=dict(size=5 if real else 11, opacity=0.35 if real else 0.95,
-                            color=PALETTE[k_i % len(PALETTE)], symbol=symbols[s_i % len(symbols)],
-                            line=dict(width=0 if real else 1, color="#111827"))))
-    fig.update_layout(title=title, dragmode="lasso", xaxis_title="dim 1", yaxis_title="dim 2", height=620,
-                      legend=dict(itemsizing="constant"))
+                marker=dict(size=5 if real else 11, opacity=0.35 if real else 0.95, color=colour[key],
+                            symbol=symbol[src], line=dict(width=0 if real else 1, color="#111827"))))
+    for key in keys if color_by == "class" else []:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(class_name[key]), legendgroup=str(key),
+                                 marker=dict(size=11, color=colour[key])))
+    for src in sources:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=src,
+                                 legendgroup=src if color_by != "class" else None,
+                                 marker=dict(size=11, symbol=symbol[src], line=dict(width=1, color="#111827"),
+                                             color=colour.get(src, "#94a3b8"))))
+    fig.update_layout(title=title, dragmode="lasso", xaxis_title="dim 1", yaxis_title="dim 2", height=640,
+                      legend=dict(orientation="h", yanchor="top", y=-0.12, itemsizing="constant"))
     return fig
 
 

@@ -92,7 +92,8 @@ def config_form(cls: type, values: dict, key: str, skip: tuple[str, ...] = (), n
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         value = fixed.get(f.name, values.get(f.name, default))
         with cols[i % ncols]:
-            out[f.name] = field_widget(f, hints[f.name], value, f"{key}-{f.name}", disabled=f.name in fixed)
+            wkey = f"{key}-{f.name}" + (f"-fixed-{value}" if f.name in fixed else "")  # fixed: follow the preset
+            out[f.name] = field_widget(f, hints[f.name], value, wkey, disabled=f.name in fixed)
     return out
 
 

@@ -13,12 +13,19 @@ from .lib import module
 from .paths import runs_root
 
 
-def store_runs() -> list[runs.RunInfo]:
-    """Finished runs holding a label store."""
+def store_dirs() -> dict[str, Path]:
+    """Label stores on disk: name -> folder, for top-level relabel runs and a sweep's `labels-*` folders."""
     relabel = module("relabel")
     if relabel is None:
-        return []
-    return [r for r in runs.list_runs(runs_root()) if (r.path / relabel.PARAMS_FILE).is_file() and r.state == "done"]
+        return {}
+    out: dict[str, Path] = {}
+    for info in runs.list_runs(runs_root()):
+        if (info.path / relabel.PARAMS_FILE).is_file() and info.state == "done":
+            out[info.name] = info.path
+        for sub in sorted(info.path.glob("labels-*")):
+            if (sub / relabel.PARAMS_FILE).is_file():
+                out[f"{info.name}/{sub.name}"] = sub
+    return out
 
 
 @st.cache_resource(show_spinner="loading label store...", max_entries=4)
@@ -33,7 +40,9 @@ def load_store(run_dir: Path):
 
 def images_dir_of(run_dir: Path) -> Path | None:
     """The image run a label store was made from (its config's `images`), if it still exists."""
-    cfg = runs.load_run(run_dir).config
+    from distill_core.config import load_yaml
+
+    cfg = load_yaml(Path(run_dir) / "config.yaml") if (Path(run_dir) / "config.yaml").is_file() else {}
     for cand in (Path(str(cfg.get("images", ""))), runs_root() / Path(str(cfg.get("images", ""))).name):
         if str(cand) not in ("", ".") and (cand / "images.pt").is_file():
             return cand

@@ -56,8 +56,10 @@ def _analysis_items(result, sections: tuple[str, ...], large: bool) -> list[Repo
         for run, spaces in result.matrices.items():
             info = load_set(Path(runs_root() / run)).info if (runs_root() / run).is_dir() else None
             names = info.class_names if info else tuple(str(c) for c in spaces["features"])
+            means = {r["class"]: r["feat_within"] for r in result.per_class if r["run"] == run}
             fig = figures.style(figures.similarity_heatmaps({c: m.numpy() for c, m in spaces["features"].items()},
-                                                            names, f"{run}: within-class cosine (features)"), large)
+                                                            names, f"{run}: within-class cosine (features)",
+                                                            means=means), large)
             rows = [{"class": c, "i": i, "j": j, "cos": float(m[i, j])} for c, m in spaces["features"].items()
                     for i in range(m.shape[0]) for j in range(m.shape[1])]
             items.append(ReportItem(f"heatmaps_{_safe(run)}", f"Similarity heatmaps: {run}", fig, rows))

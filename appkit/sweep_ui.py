@@ -1,7 +1,6 @@
 """The label-size vs accuracy sweep: its result tables on disk and a launcher."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import streamlit as st
@@ -9,7 +8,7 @@ import streamlit as st
 from distill_core import runs
 from distill_core.config import dump_yaml
 
-from . import forms, jobs_ui, lib, runs_view
+from . import checks, forms, jobs_ui, lib, runs_view
 from .paths import runs_root
 
 RESULT_COLUMNS = ("accuracy",)
@@ -27,30 +26,30 @@ def result_files() -> dict[str, Path]:
     return out
 
 
-def _spec_class(module) -> type | None:
-    """The sweep module's spec dataclass (the class the YAML spec is read into)."""
-    for name in ("SweepSpec", "SweepConfig"):
-        cls = getattr(module, name, None)
-        if cls is not None and dataclasses.is_dataclass(cls):
-            return cls
-    return None
-
-
 def launcher() -> None:
-    """Form over the sweep spec's fields; writes the spec YAML and starts `python -m distill_core sweep`."""
+    """Form for a sweep (sources, teacher, grid) that writes its spec YAML and starts
+    `python -m distill_core sweep --spec FILE --run-dir DIR`."""
     st.subheader("Launch a sweep")
     sweep = lib.module("sweep")
-    cls = _spec_class(sweep) if sweep is not None else None
-    if cls is None:
+    if sweep is None or not hasattr(sweep, "SweepConfig"):
         st.info(lib.missing_message("sweep"))
         return
-    with st.expander("sweep settings (grid of image sources × pruning strategies × ratios × seeds)"):
-        values = forms.config_form(cls, {}, "sw-knob")
-        name = st.text_input("run name", value="sweep-digits", key="sw-name")
+    teachers = [r.name for r in runs_view.teacher_runs() if r.state == "done"]
+    sets = [r.name for r in runs_view.image_set_runs()]
+    if not teachers or not sets:
+        st.caption("A sweep needs a finished teacher and at least one image-set run.")
+        return
+    with st.expander("sweep settings (image sources × pruning strategies × compression factors × seeds)"):
+        teacher = st.selectbox("teacher (relabels every source)", teachers, key="sw-teacher")
+        sources = st.multiselect("image sources", sets, default=sets[:3], key="sw-sources")
+        values = forms.config_form(sweep.SweepConfig, {"device": "cpu", "seeds": (0,)}, "sw-knob",
+                                   skip=("teacher", "sources"))
+        name = st.text_input("run name", value="sweep-" + teacher, key=f"sw-name-{teacher}")
         go = st.button("Launch sweep", key="sw-launch")
     if not go:
         return
-    spec, err = forms.build_config(cls, values)
+    spec, err = forms.build_config(sweep.SweepConfig, {**values, "teacher": str(runs_root() / teacher),
+                                                       "sources": {n: str(runs_root() / n) for n in sources}})
     try:
         run_dir = runs.safe_run_name(name, runs_root())
         if run_dir.exists():
@@ -60,8 +59,17 @@ def launcher() -> None:
     if err:
         st.error(err)
         return
+    if not checks.require_sane_teacher(runs_root() / teacher, spec.dataset):
+        return
     request = runs_root() / ".requests" / f"{name}.yaml"
     runs.write_text_atomic(request, dump_yaml(spec))
     jobs_ui.launch(["sweep", "--spec", str(request), "--run-dir", str(run_dir)], run_dir)
-    st.success(f"sweep {name} started; its progress is below")
-    jobs_ui.job_panel(run_dir, key="sw")
+    st.session_state["sw-running"] = name
+
+
+def running_panel() -> None:
+    """Progress of the sweep launched from this page (re-attached after a reload via the runs on disk)."""
+    active = [r for r in runs.list_runs(runs_root()) if r.stage == "sweep" and r.state in jobs_ui.ACTIVE]
+    name = st.session_state.get("sw-running") or (active[0].name if active else None)
+    if name and (runs_root() / name).is_dir():
+        jobs_ui.job_panel(runs_root() / name, key="sw")

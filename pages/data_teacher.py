@@ -63,7 +63,7 @@ def train_form(spec: str) -> None:
     depth = c3.number_input("depth (convnet)", 1, 5, 3, key="dt-depth", disabled=model != "convnet")
     with st.expander("training settings", expanded=False):
         values = forms.config_form(TeacherConfig, {"epochs": 12}, "dt-knob", skip=("dataset", "model", "model_args"))
-    name = st.text_input("run name", value=f"{spec.split(':')[0]}-{model}-teacher", key="dt-name")
+    name = st.text_input("run name", value=f"{spec.split(':')[0]}-{model}-teacher", key=f"dt-name-{model}")
     if st.button("Train teacher", type="primary", key="dt-train"):
         args = {"width": int(width), "depth": int(depth)} if model == "convnet" else {}
         cfg, err = forms.build_config(TeacherConfig, {**values, "dataset": spec, "model": model, "model_args": args})

@@ -39,8 +39,10 @@ def show(names: list[str]) -> None:
     art_names = next(r for r in result.summary if r["run"] == run)
     mats = result.matrices[run][space]
     class_names = _class_names(run)
+    means = {r["class"]: r[value] for r in result.per_class if r["run"] == run}
     fig = figures.similarity_heatmaps({c: m.numpy() for c, m in mats.items()}, class_names,
-                                      f"{run} ({art_names['method']}): pairwise cosine within each class, {space}")
+                                      f"{run} ({art_names['method']}): pairwise cosine within each class, {space} "
+                                      "(class (mean off-diagonal))", means=means)
     st.plotly_chart(figures.style(fig, large), key="dv-heat")
     for note in result.notes[:8]:
         st.caption(f"note: {note}")

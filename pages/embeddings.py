@@ -61,7 +61,7 @@ def show(names: list[str]) -> None:
             return
     emb = result.embedding
     rows = emb.rows
-    left, right = st.columns([3, 2])
+    left, right = st.columns([2, 1])
     fig = figures.embedding_scatter(rows, color, f"{method.upper()} of {result.info['feature_model_name']} features")
     event = left.plotly_chart(figures.style(fig, style.presentation()), key="em-plot", on_select="rerun",
                               selection_mode=("box", "lasso", "points"))

@@ -22,7 +22,9 @@ st.html(
 
 
 def _pipeline_runs() -> list[runs.RunInfo]:
-    return [r for r in runs.list_runs(runs_root()) if runs_view.kind(r) == "pipeline"]
+    """Pipeline runs, newest first (a just-launched one has no stage yet: known by its name)."""
+    return [r for r in runs.list_runs(runs_root())
+            if runs_view.kind(r) == "pipeline" or (r.name.startswith("quickstart-") and r.state in jobs_ui.ACTIVE)]
 
 
 def _new_name() -> str:

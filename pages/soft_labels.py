@@ -82,12 +82,12 @@ def curves() -> None:
 
 def inspector() -> None:
     st.subheader("Inspector: one stored view and its soft label")
-    stores = labels_view.store_runs()
+    stores = labels_view.store_dirs()
     if not stores:
         st.info("No label store yet (the quick start makes some).")
         return
-    name = st.selectbox("label store", [r.name for r in stores], key="sl-store")
-    run_dir = runs_root() / name
+    name = st.selectbox("label store", list(stores), key="sl-store")
+    run_dir = stores[name]
     images_dir = labels_view.images_dir_of(run_dir)
     if images_dir is None:
         st.warning("The image run this store labels is gone; cannot rebuild its views.")
@@ -110,9 +110,12 @@ def inspector() -> None:
     right.plotly_chart(figures.style(fig, style.presentation()), key="sl-top5")
     st.caption(f"store: {store.num_views:,} views in {store.num_batches:,} batches, {store.epochs} label epochs, "
                f"{store.nbytes():,} bytes of tensors; images `{images_dir.name}`")
+    if run_dir.parent != runs_root():
+        st.caption(f"(store of sweep `{run_dir.parent.name}`)")
 
 
 calculator()
 curves()
 sweep_ui.launcher()
+sweep_ui.running_panel()
 inspector()

@@ -37,7 +37,7 @@ def launch_form() -> None:
         values = forms.config_form(synthesize.SynthesisConfig, {"device": "cpu"}, "sy-knob",
                                    skip=("teacher", "preset"), fixed=fixed)
     name = st.text_input("run name", value=f"{teacher}-{preset.replace('+', 'plus')}-ipc{values.get('ipc', 10)}",
-                         key="sy-name")
+                         key=f"sy-name-{teacher}-{preset}")
     if not st.button("Launch synthesis", type="primary", key="sy-launch"):
         return
     values = {k: v for k, v in values.items() if k not in fixed}

@@ -1,0 +1,71 @@
+"""Runs for the app tests, made once per test session with the library on digits (tiny settings).
+
+`demo_runs(base, teacher_dir)` fills `base/runs` with: the session's digits teacher (copied),
+SRe2L and LPLD image sets (IPC 5, 15 iterations), random real images (IPC 5) and a small sweep
+(two sources, compression 1x and 10x, 2 label epochs) whose label stores the inspector reads.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+_CACHE: dict[str, Path] = {}
+
+
+def demo_runs(base: Path, teacher_dir: Path) -> Path:
+    """The runs root with every kind of run the pages show (built on the first call, then reused)."""
+    if "root" in _CACHE:
+        return _CACHE["root"]
+    from distill_core.realimages import RealImagesConfig, run_realimages
+    from distill_core.sweep import SweepConfig, run_sweep
+    from distill_core.synthesize import SynthesisConfig, run_synthesize
+
+    root = Path(base) / "runs"
+    root.mkdir(parents=True, exist_ok=True)
+    teacher = root / "t"
+    shutil.copytree(teacher_dir, teacher)
+    for preset in ("sre2l", "lpld"):
+        run_synthesize(SynthesisConfig(teacher=str(teacher), preset=preset, ipc=5, iterations=15, device="cpu"),
+                       root / f"t-{preset}")
+    run_realimages(RealImagesConfig(dataset="digits", ipc=5, seed=0), root / "t-random_real")
+    sweep = SweepConfig(teacher=str(teacher), sources={"sre2l": str(root / "t-sre2l"), "lpld": str(root / "t-lpld")},
+                        ratios=(1, 10), relabel={"epochs": 2, "batch_size": 10},
+                        student={"model_args": {"width": 16, "depth": 2}}, device="cpu")
+    run_sweep(sweep, root / "t-sweep")
+    _CACHE["root"] = root
+    return root
+
+
+def app_at(page: str, timeout: float = 120) -> AppTest:
+    """An AppTest of the whole app (router + sidebar) switched to `page` and run once."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout)
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory, digits_teacher_dir) -> Path:
+    return demo_runs(tmp_path_factory.mktemp("app"), digits_teacher_dir)
+
+
+@pytest.fixture
+def app_env(demo_root, monkeypatch) -> Path:
+    """DISTILL_RUNS pointing at the demo runs for one test."""
+    monkeypatch.setenv("DISTILL_RUNS", str(demo_root))
+    return demo_root
+
+
+@pytest.fixture
+def empty_env(tmp_path, monkeypatch) -> Path:
+    """DISTILL_RUNS pointing at an empty runs folder."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("DISTILL_RUNS", str(root))
+    return root

@@ -1,0 +1,55 @@
+"""Synthesize page: presets fix batching/statistics, validation errors, the teacher sanity stop, run view."""
+from __future__ import annotations
+
+import shutil
+
+from app_support import app_at, app_env, demo_root  # noqa: F401
+
+from distill_core.models import save_checkpoint
+from distill_core.teacher import load_teacher
+
+
+def test_presets_fix_the_ablation_knobs(app_env):
+    at = app_at("pages/synthesize.py")
+    assert set(at.radio(key="sy-preset").options) >= {"sre2l", "+C", "lpld"}
+    batching = next(s for s in at.selectbox if s.label == "batching")
+    assert batching.disabled and batching.value == "class_wise"
+    assert next(s for s in at.selectbox if s.label == "statistics").value == "class"
+    at.radio(key="sy-preset").set_value("sre2l").run()
+    assert next(s for s in at.selectbox if s.label == "batching").value == "cross_class"
+    assert next(s for s in at.selectbox if s.label == "statistics").value == "global"
+    help_texts = [w.help for w in at.number_input if w.key == "sy-knob-ipc"]
+    assert help_texts and "per class" in help_texts[0]
+
+
+def test_invalid_knob_is_reported_not_launched(app_env):
+    at = app_at("pages/synthesize.py")
+    at.number_input(key="sy-knob-ipc").set_value(0).run()
+    at.text_input(key="sy-name-t-lpld").set_value("bad-ipc").run()
+    at.button(key="sy-launch").click().run()
+    assert any("ipc" in e.value for e in at.error)
+    assert not (app_env / "bad-ipc").exists()
+
+
+def test_teacher_near_chance_stops_the_launch(app_env):
+    model, spec, _ = load_teacher(app_env / "t")
+    broken = app_env / "t-untrained"
+    shutil.copytree(app_env / "t", broken)
+    try:
+        save_checkpoint(broken / "teacher.pt", spec.build(seed=123), spec, epoch=0)  # random weights
+        at = app_at("pages/synthesize.py")
+        at.selectbox(key="sy-teacher").set_value("t-untrained").run()
+        at.text_input(key="sy-name-t-untrained-lpld").set_value("from-untrained").run()
+        at.button(key="sy-launch").click().run()
+        assert any("Stopped before launching" in e.value for e in at.error), [e.value for e in at.error]
+        assert not (app_env / "from-untrained").exists()
+    finally:
+        shutil.rmtree(broken)
+
+
+def test_finished_run_shows_losses_and_metrics(app_env):
+    at = app_at("pages/synthesize.py")
+    at.selectbox(key="sy-run").set_value("t-lpld").run()
+    assert any("t-lpld" in p.proto.text for p in at.get("progress"))
+    assert at.get("plotly_chart"), "loss curves missing"
+    assert at.get("image"), "class grids missing"
