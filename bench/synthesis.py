@@ -179,7 +179,10 @@ def quality_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, seeds
                              teacher_test_acc=teacher_acc, preset=preset, stats_mode=mode if cfg.statistics == "class" else "-",
                              seed=seed, ipc=ipc, iterations=cfg.iterations, lr=cfg.lr, bn_weight=cfg.bn_weight,
                              crop_scale=list(cfg.crop_scale), synthetic_acc=acc, class_bn_distance=float(dist),
-                             within_class_cosine=within, wall_s=wall))
+                             within_class_cosine=within, wall_s=wall, stats_bytes=stats.nbytes,
+                             var_vs_exact=float(torch.stack([(v / e.clamp(min=1e-12)).mean()
+                                                             for v, e in zip(stats.var, exact.var)]).mean())
+                             if cfg.statistics == "class" else None))
             print(f"{name:14s} {preset:6s} {rows[-1]['stats_mode']:6s} seed {seed}  teacher acc {acc:.3f}  "
                   f"class-BN dist {float(dist):7.3f}  within-class cos {within:.3f}  {wall:6.1f} s", flush=True)
     return rows

@@ -343,8 +343,6 @@ class BNStatsConfig:
     device: str = knob("auto", "auto | cpu | cuda[:N]")
 
     def __post_init__(self):
-        if not self.teacher:
-            raise ValueError("teacher must name a teacher run folder, e.g. --teacher runs/digits-teacher")
         if self.teacher_epoch is not None:
             check_int("teacher_epoch", self.teacher_epoch)
         check_int("batch_size", self.batch_size)
@@ -358,6 +356,8 @@ def run_bnstats(cfg: BNStatsConfig, run_dir: Path, resume: bool = False, overwri
     from .device import resolve_device
     from .teacher import load_teacher
 
+    if not cfg.teacher:
+        raise ValueError("teacher must name a teacher run folder, e.g. --teacher runs/digits-teacher")
     device = resolve_device(cfg.device)
 
     def body(ctx: jobs.JobContext) -> dict:

@@ -509,6 +509,8 @@ def run_synthesize(cfg: SynthesisConfig, run_dir: Path, resume: bool = False, ov
     from . import distributed, jobs
     from .device import resolve_device
 
+    if not cfg.teacher:
+        raise ValueError("teacher must name a teacher run folder, e.g. --teacher runs/digits-teacher")
     shard = distributed.shard_from_env()
     distributed.init(shard)
     device = distributed.shard_device(resolve_device(cfg.device), shard)

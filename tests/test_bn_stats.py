@@ -94,3 +94,18 @@ def test_sanity_check_catches_a_teacher_with_another_class_order(digits, digits_
         model.head.bias.copy_(model.head.bias[perm])
     with pytest.raises(ValueError, match="class order"):
         bn_stats.check_teacher_sanity(model, digits)
+
+
+def test_bnstats_command_saves_beside_the_teacher_and_reports_bytes(digits_teacher_dir, tmp_path, capsys):
+    import json
+
+    from distill_core import cli
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(digits_teacher_dir, teacher)
+    rc = cli.main(["bnstats", "--teacher", str(teacher), "--mode", "ema", "--run-dir", str(tmp_path / "job"),
+                   "--device", "cpu"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["path"] == str(teacher / "bn_stats_ema.pt") and out["classes"] == 10
+    stats, meta = bn_stats.load_bn_stats(teacher / "bn_stats_ema.pt")
+    assert out["bytes"] == stats.nbytes > 0 and meta["mode"] == "ema"

@@ -182,3 +182,16 @@ def test_pixel_adam_matches_torch_adam():
         opt.step()
         adam.step(z, grad, 0.2)
     torch.testing.assert_close(z, ref.detach())
+
+
+def test_synthesize_command_takes_a_class_list(digits_teacher_dir, tmp_path):
+    from distill_core import cli
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(digits_teacher_dir, teacher)
+    run = tmp_path / "cli"
+    rc = cli.main(["synthesize", "--teacher", str(teacher), "--preset", "+C", "--classes", "2,7", "--ipc", "1",
+                   "--iterations", "2", "--run-dir", str(run), "--device", "cpu"])
+    art = load_image_set(run)
+    assert rc == 0 and art.method == "+C" and art.labels.tolist() == [2, 7]
+    assert art.extra["statistics"] == "global" and not (teacher / "bn_stats_exact.pt").exists()
