@@ -7,8 +7,10 @@ from appkit import figures, lib, runs_view, style, sweep_ui
 from appkit.analysis import analyse_runs, load_set
 from appkit.images import class_grid
 from appkit.paths import runs_root
+from appkit.router import ensure_router
 from distill_core import runs
 
+ensure_router()
 st.title("Compare")
 st.caption("Two runs side by side: their images per class, within-class similarity, accuracy against label "
            "compression, and what differs in their configs.")

@@ -7,7 +7,9 @@ from appkit import figures, lib, style
 from appkit.analysis import analyse_runs
 from appkit.paths import runs_root
 from appkit.pickers import pick_image_sets
+from appkit.router import ensure_router
 
+ensure_router()
 st.title("Diversity")
 st.caption("Cross-class BN batching makes the images of one class alike (Xiao & He 2024). Cosine similarity "
            "within each class, Fréchet distance and k-NN precision / recall / density / coverage against real images.")

@@ -9,7 +9,9 @@ from appkit.analysis import analyse_runs
 from appkit.images import from_data_uri, grid
 from appkit.paths import runs_root
 from appkit.pickers import pick_image_sets
+from appkit.router import ensure_router
 
+ensure_router()
 st.title("Embeddings")
 st.caption("Features of the real training images and of every chosen image set, projected together by one fit, "
            "so positions are comparable. Draw a box or lasso on the plot to see the selected images.")

@@ -6,7 +6,9 @@ import time
 import streamlit as st
 
 from appkit import lib, report, report_items, runs_view, style
+from appkit.router import ensure_router
 
+ensure_router()
 st.title("Export")
 st.caption("A standalone HTML report (interactive figures, opens offline), a zip of PNG/SVG figures with the CSV "
            "behind each, and presentation mode (sidebar) for large fonts on a projector.")

@@ -9,8 +9,10 @@ from appkit import jobs_ui, lib, runs_view
 from appkit.analysis import load_set
 from appkit.images import class_grid
 from appkit.paths import runs_root
+from appkit.router import ensure_router
 from distill_core import runs
 
+ensure_router()
 st.title("Soft-label dataset distillation")
 st.html(
     "<p class='dc-lede'>distill_core compresses a training set into a few synthetic images per class plus the "

@@ -7,8 +7,10 @@ from appkit import figures, labels_view, lib, runs_view, style, sweep_ui
 from appkit.analysis import load_set
 from appkit.images import grid
 from appkit.paths import runs_root
+from appkit.router import ensure_router
 from distill_core import runs
 
+ensure_router()
 st.title("Soft labels")
 st.caption("How many soft labels does a distilled set need? FKD-style stores keep every augmented view's "
            "parameters and teacher logits; pruning keeps a random fraction of the stored batches (Xiao & He 2024).")

@@ -5,8 +5,10 @@ import streamlit as st
 
 from appkit import checks, forms, jobs_ui, lib, runs_view, synth_view
 from appkit.paths import runs_root
+from appkit.router import ensure_router
 from distill_core import runs
 
+ensure_router()
 st.title("Synthesize")
 st.caption("Recover images from a teacher by matching its BatchNorm statistics (SRe2L), per class (+C), "
            "and with class-conditional statistics (LPLD, Xiao & He 2024).")
