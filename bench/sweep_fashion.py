@@ -5,7 +5,8 @@ at IPC 10 and 50 from the Fashion-MNIST ConvNet-BN teacher, then runs one sweep 
 (`bench/sweep_fashion_ipc{10,50}.yaml`) into runs/fmnist-sweep-ipc{10,50}. Every finished stage and
 cell is kept when the script is started again. Writes bench/results/sweep_fashion.json (summaries).
 
-    nohup .venv/bin/python bench/sweep_fashion.py > runs/sweep_fashion.log 2>&1 &
+    nohup .venv/bin/python bench/sweep_fashion.py --ipc 10 > runs/sweep_fashion10.log 2>&1 &
+    nohup .venv/bin/python bench/sweep_fashion.py --ipc 50 > runs/sweep_fashion50.log 2>&1 &
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from distill_core.config import resolve_config  # noqa: E402
 from distill_core.realimages import RealImagesConfig, run_realimages  # noqa: E402
-from distill_core.runs import read_status, write_json_atomic  # noqa: E402
+from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
 from distill_core.sweep import SweepConfig, run_sweep, summarise  # noqa: E402
 from distill_core.synthesize import SynthesisConfig, run_synthesize  # noqa: E402
 
@@ -61,7 +62,6 @@ def main() -> None:
     parser.add_argument("--ipc", type=int, nargs="+", default=[10, 50])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results = {}
     for ipc in args.ipc:
         prepare_sources(ipc)
         cfg = resolve_config(SweepConfig, ROOT / f"bench/sweep_fashion_ipc{ipc}.yaml")
@@ -69,9 +69,11 @@ def main() -> None:
         t = time.time()
         metrics = run_sweep(cfg, run_dir, resume=run_dir.exists())
         print(f"sweep ipc {ipc}: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
+        out = ROOT / "bench/results/sweep_fashion.json"
+        results = read_json(out, {}) or {}
         results[f"ipc{ipc}"] = {"summary": metrics["summary"], "results_csv": metrics["results_csv"],
                                 "spec": f"bench/sweep_fashion_ipc{ipc}.yaml"}
-        write_json_atomic(ROOT / "bench/results/sweep_fashion.json", results)
+        write_json_atomic(out, results)
 
 
 if __name__ == "__main__":

@@ -46,11 +46,13 @@ class SweepConfig:
     seeds: tuple[int, ...] = knob((0,), "student seeds (init, pruning draw, batch order)")
     relabel: dict = knob({}, "RelabelConfig fields shared by all sources, e.g. {epochs: 100, batch_size: 20}")
     student: dict = knob({}, "StudentConfig fields shared by all cells, e.g. {model_args: {width: 32}}")
+    test_limit: int = knob(0, "score students on the first k real test images; 0 = the whole test set")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     threads: int = knob(0, "torch CPU threads; 0 = torch's default, 1 avoids oversubscription on a busy machine")
 
     def __post_init__(self):
         check_int("threads", self.threads, minimum=0)
+        check_int("test_limit", self.test_limit, minimum=0)
         if not self.sources:
             raise ValueError("sweep needs at least one source: sources: {name: image run folder}")
         for s in self.strategies + self.rules:
@@ -132,12 +134,14 @@ def run_cell(cfg: SweepConfig, cell: Cell, art, store, test, device) -> dict:
 
 def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float, str], None]) -> list[dict]:
     """Relabel each source (resumable), then run every cell not yet finished; returns all rows."""
-    from .data import load_dataset
+    from .data import ImageSet, load_dataset
     from .imageset import load_image_set
     from .relabel import load_store
     from .runs import read_status
 
     test = load_dataset(cfg.dataset or dataset_spec_of(cfg.teacher)).test
+    if cfg.test_limit:
+        test = ImageSet(test.images[: cfg.test_limit], test.labels[: cfg.test_limit])
     path = Path(run_dir) / RESULTS_FILE
     rows = {_row_key(r): r for r in read_rows(path)}
     cells = plan_cells(cfg)
