@@ -4,7 +4,7 @@
         --feature-model teacher=runs/digits-teacher --feature-model lenet=runs/digits-lenet [--real SPEC]
 
 For each --group TAG:IPC it analyses the runs runs/an-TAG-{sre2l,plusC,lpld,real}-ipcIPC (those that
-exist) together with each feature model, through the same `run_analyse` job as
+exist, or the folders given with --source TAG:IPC:KEY=path) together with each feature model, through the same `run_analyse` job as
 `python -m distill_core analyse` (tables land in runs/an-TAG-ipcIPC-analysis-NAME/), and prints one
 markdown table row per (group, feature model, run). Appends to bench/results/analysis_table.json.
 """
@@ -27,8 +27,9 @@ def fmt(v: float, digits: int = 3) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def analyse_group(tag: str, ipc: int, fm_name: str, fm_path: str, real: str, root: Path) -> list[dict]:
-    runs = [(label, root / f"an-{tag}-{key}-ipc{ipc}") for label, key in SOURCES]
+def analyse_group(tag: str, ipc: int, fm_name: str, fm_path: str, real: str, root: Path,
+                  overrides: dict[tuple[str, int, str], Path]) -> list[dict]:
+    runs = [(label, overrides.get((tag, ipc, key), root / f"an-{tag}-{key}-ipc{ipc}")) for label, key in SOURCES]
     runs = [(label, r) for label, r in runs if (r / "images.pt").is_file()]
     if not runs:
         return []
@@ -57,15 +58,22 @@ def main() -> None:
     parser.add_argument("--group", action="append", required=True, help="TAG:IPC, e.g. digits:10")
     parser.add_argument("--feature-model", action="append", required=True, help="NAME=run folder")
     parser.add_argument("--real", default="", help="dataset spec of the real data ('' = the feature model's)")
+    parser.add_argument("--source", action="append", default=[],
+                        help="TAG:IPC:KEY=run folder, a run made elsewhere (KEY: sre2l, plusC, lpld, real)")
     parser.add_argument("--root", type=Path, default=Path("runs"))
     args = parser.parse_args()
+    overrides = {}
+    for item in args.source:
+        key, path = item.split("=", 1)
+        tag, ipc, name = key.split(":")
+        overrides[(tag, int(ipc), name)] = Path(path)
     torch.set_num_threads(1)
     rows = []
     for group in args.group:
         tag, ipc = group.rsplit(":", 1)
         for item in args.feature_model:
             name, path = item.split("=", 1)
-            rows += analyse_group(tag, int(ipc), name, path, args.real, args.root)
+            rows += analyse_group(tag, int(ipc), name, path, args.real, args.root, overrides)
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
     keys = {(r["group"], r["ipc"], r["feature_model"], r["source"]) for r in rows}
     merged = [r for r in old if (r["group"], r["ipc"], r["feature_model"], r["source"]) not in keys] + rows
