@@ -143,13 +143,22 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def label_curve(rows: Iterable[dict], x: str = "label_bytes", group: Sequence[str] = ("source",),
                 y: str = "accuracy", title: str = "Student accuracy vs soft-label storage") -> go.Figure:
-    """Accuracy (%) against label size on a log axis; one line per group, mean ± std over seeds."""
+    """Accuracy (%) against label size on a log axis; one line per group, mean ± std over seeds.
+
+    Rows without labels (strategy `hard_labels`, or x <= 0) become dashed horizontal reference lines;
+    rows whose `status` is not ok (failed sweep cells) are left out.
+    """
     cells: dict = defaultdict(lambda: defaultdict(list))
+    hard: dict = defaultdict(list)
     for r in rows:
-        if r.get(y) is None or r.get(x) is None:
+        if r.get(y) is None or r.get(x) is None or r.get("status", "ok") != "ok":
+            continue
+        acc = 100 * float(r[y]) if float(r[y]) <= 1 else float(r[y])
+        if r.get("strategy") == "hard_labels" or float(r[x]) <= 0:
+            hard[str(r.get("source", ""))].append(acc)
             continue
         name = " · ".join(str(r.get(g)) for g in group if r.get(g) not in (None, ""))
-        cells[name][float(r[x])].append(100 * float(r[y]) if float(r[y]) <= 1 else float(r[y]))
+        cells[name][float(r[x])].append(acc)
     fig = go.Figure()
     for name, by_x in sorted(cells.items()):
         xs = sorted(by_x)
@@ -159,7 +168,12 @@ def label_curve(rows: Iterable[dict], x: str = "label_bytes", group: Sequence[st
                         error_y=dict(type="data", array=[s for _, s in stats], visible=True),
                         customdata=n, hovertemplate="%{x:.3s}: %{y:.2f}% ± %{error_y.array:.2f} (n=%{customdata})<extra>"
                         + name + "</extra>")
-    xlabel = {"label_bytes": "soft-label storage (bytes, log)", "ratio": "label compression (×, log)"}.get(x, x)
+    for i, (src, accs) in enumerate(sorted(hard.items())):
+        mean, _ = _mean_std(accs)
+        fig.add_hline(y=mean, line_dash="dash", line_color="#64748b", annotation_text=f"{src} hard labels",
+                      annotation_position="bottom right" if i % 2 else "top right")
+    xlabel = {"label_bytes": "soft-label storage (bytes, log)", "ratio": "label compression (×, log)",
+              "compression": "label compression (×, log)"}.get(x, x)
     fig.update_layout(title=title, xaxis_type="log", xaxis_title=xlabel, yaxis_title="student top-1 (%)")
     return fig
 

@@ -7,9 +7,11 @@ from .paths import ASSETS
 
 PRESENTATION_CSS = """
 <style>
-html, body, [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.35rem !important; }
-h1 { font-size: 3rem !important; } h2 { font-size: 2.3rem !important; } h3 { font-size: 1.9rem !important; }
-[data-testid="stDataFrame"] { font-size: 1.2rem; }
+[data-testid="stMain"] [data-testid="stMarkdownContainer"] p, [data-testid="stMain"] [data-testid="stMarkdownContainer"] li,
+[data-testid="stMain"] label p, [data-testid="stMain"] [data-testid="stCaptionContainer"] { font-size: 1.3rem !important; }
+[data-testid="stMain"] h1 { font-size: 3.2rem !important; } [data-testid="stMain"] h2 { font-size: 2.4rem !important; }
+[data-testid="stMain"] h3 { font-size: 2rem !important; }
+[data-testid="stMain"] .block-container { max-width: none; padding-left: 2rem; padding-right: 2rem; }
 </style>
 """
 

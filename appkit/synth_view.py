@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from . import figures, runs_view, style
+from . import figures, runs_view, ui
 
 
 def loss_rows(run_dir: Path) -> list[dict]:
@@ -52,6 +52,6 @@ def preview(run_dir: Path) -> None:
     if rows:
         title = "Loss terms per iteration (mean over groups)" if x == "iteration" else "Loss terms while running"
         fig = figures.loss_curves(rows, x=x, title=title)
-        left.plotly_chart(figures.style(fig, style.presentation(), height=360), key=f"loss-{run_dir.name}-{len(rows)}")
+        ui.chart(fig, f"loss-{run_dir.name}-{len(rows)}", height=360, where=left)
     if grids:
         right.image([str(p) for p in grids[:10]], caption=[p.stem for p in grids[:10]], width=120)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, lib, runs_view, style, sweep_ui
+from appkit import figures, lib, runs_view, sweep_ui, ui
 from appkit.analysis import analyse_runs, load_set
 from appkit.images import class_grid
 from appkit.paths import runs_root
@@ -55,8 +55,7 @@ def similarity(a: str, b: str) -> None:
     for col, row in zip(cols, result.summary):
         col.metric(f"{row['run']}: within-class cosine (features)", f"{row['feat_within_mean']:.3f}",
                    help=f"± {row['feat_within_std']:.3f} over classes; between classes {row['feat_between_mean']:.3f}")
-    st.plotly_chart(figures.style(figures.per_class_bars(result.per_class, "feat_within", "within-class cosine"),
-                                  style.presentation(), height=380), key="cp-bars")
+    ui.chart(figures.per_class_bars(result.per_class, "feat_within", "within-class cosine"), "cp-bars", height=380)
 
 
 def accuracy(a: str, b: str) -> None:
@@ -70,7 +69,7 @@ def accuracy(a: str, b: str) -> None:
     x = "ratio" if "ratio" in rows[0] else "label_bytes"
     group = tuple(g for g in ("source", "strategy") if g in rows[0])
     fig = figures.label_curve(rows, x=x, group=group, title="Student accuracy vs label compression")
-    st.plotly_chart(figures.style(fig, style.presentation(), height=420), key="cp-acc")
+    ui.chart(fig, "cp-acc", height=420)
 
 
 def config_diff(a: str, b: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from appkit import figures, forms, jobs_ui, runs_view, style, uploads
+from appkit import figures, forms, jobs_ui, runs_view, ui, uploads
 from appkit.data_cache import dataset, history
 from appkit.images import class_grid
 from appkit.paths import ROOT, runs_root
@@ -123,8 +123,7 @@ def teacher_view() -> None:
     def preview(rd: Path) -> None:
         rows = history(rd)
         if rows:
-            st.plotly_chart(figures.style(figures.accuracy_curve(rows), style.presentation(), height=380),
-                            key=f"acc-{rd.name}-{len(rows)}")
+            ui.chart(figures.accuracy_curve(rows), f"acc-{rd.name}-{len(rows)}", height=380)
 
     jobs_ui.job_panel(run_dir, key="dt", preview=preview)
     info = runs.load_run(run_dir)

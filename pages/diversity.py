@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, lib, style
+from appkit import figures, lib, ui
 from appkit.analysis import analyse_runs
 from appkit.paths import runs_root
 from appkit.pickers import pick_image_sets
@@ -34,18 +34,17 @@ def show(names: list[str]) -> None:
     space = st.radio("similarity of", ["features", "pixels"], horizontal=True, key="dv-space",
                      help="feature space of the feature model, or raw pixels (read pixels against the between-class value)")
     value = "feat_within" if space == "features" else "pix_within"
-    large = style.presentation()
-    st.plotly_chart(figures.style(figures.per_class_bars(result.per_class, value, f"within-class cosine ({space})"),
-                                  large, height=420), key="dv-bars")
+    ui.chart(figures.per_class_bars(result.per_class, value, f"within-class cosine ({space})"), "dv-bars", height=420)
     run = st.selectbox("heatmaps of run", list(result.matrices), key="dv-heat-run")
     art_names = next(r for r in result.summary if r["run"] == run)
     mats = result.matrices[run][space]
     class_names = _class_names(run)
     means = {r["class"]: r[value] for r in result.per_class if r["run"] == run}
     fig = figures.similarity_heatmaps({c: m.numpy() for c, m in mats.items()}, class_names,
-                                      f"{run} ({art_names['method']}): pairwise cosine within each class, {space} "
-                                      "(class (mean off-diagonal))", means=means)
-    st.plotly_chart(figures.style(fig, large), key="dv-heat")
+                                      f"{run} ({art_names['method']}): within-class cosine, {space}", means=means)
+    ui.chart(fig, "dv-heat")
+    st.caption("Each square is one class's images × images cosine matrix; the number after the class is its mean "
+               "off-diagonal value (the within-class similarity). Shared colour scale.")
     for note in result.notes[:8]:
         st.caption(f"note: {note}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from appkit import figures, lib, style
+from appkit import figures, lib, ui
 from appkit.analysis import analyse_runs
 from appkit.images import from_data_uri, grid
 from appkit.paths import runs_root
@@ -33,18 +33,22 @@ def controls() -> tuple[str, str, int]:
     return method, color, max_points
 
 
-def gallery(rows: list[dict], ids: list[int]) -> None:
+def gallery(rows: list[dict], ids: list[int], per_source: int = 24) -> None:
+    """The selected points' images, one grid per source (synthetic sets first, real images last)."""
     by_id = {r["id"]: r for r in rows}
-    chosen = [by_id[i] for i in ids if i in by_id and by_id[i].get("thumb")][:64]
+    chosen = [by_id[i] for i in ids if i in by_id and by_id[i].get("thumb")]
     if not chosen:
         st.caption("Select points (box or lasso in the plot's toolbar) to see their images here.")
         return
-    sources = sorted({r["source"] for r in chosen})
-    st.markdown(f"**{len(ids)} selected** (showing {len(chosen)}) from {', '.join(sources)}")
-    images = torch.stack([from_data_uri(r["thumb"]) for r in chosen])
-    st.image(grid(images, ncol=8, min_tile=48), width="stretch",
-             caption="row-major: " + ", ".join(f"{r['source']}#{r['index']}({r['class_name']})" for r in chosen[:12])
-             + (" ..." if len(chosen) > 12 else ""))
+    sources = sorted({r["source"] for r in chosen}, key=lambda s: (s == "real", s))
+    st.markdown(f"**{len(chosen)} selected**")
+    for src in sources:
+        pts = [r for r in chosen if r["source"] == src]
+        images = torch.stack([from_data_uri(r["thumb"]) for r in pts[:per_source]])
+        classes = ", ".join(sorted({r["class_name"] for r in pts}))
+        shown = f" (first {per_source})" if len(pts) > per_source else ""
+        st.image(grid(images, ncol=8, min_tile=40), width="stretch",
+                 caption=f"{src}: {len(pts)} images{shown}; classes {classes}")
 
 
 def show(names: list[str]) -> None:
@@ -65,8 +69,7 @@ def show(names: list[str]) -> None:
     rows = emb.rows
     left, right = st.columns([2, 1])
     fig = figures.embedding_scatter(rows, color, f"{method.upper()} of {result.info['feature_model_name']} features")
-    event = left.plotly_chart(figures.style(fig, style.presentation()), key="em-plot", on_select="rerun",
-                              selection_mode=("box", "lasso", "points"))
+    event = ui.chart(fig, "em-plot", where=left, on_select="rerun", selection_mode=("box", "lasso", "points"))
     ids = [int(p["customdata"][0]) for p in (event.selection.points if event else []) if p.get("customdata")]
     with right:
         gallery(rows, ids)

@@ -64,6 +64,6 @@ if "ex-html" in st.session_state:
     st.caption(f"{len(items)} items: " + ", ".join(i.title for i in items))
     for item in items:
         if item.figure is not None:
-            st.plotly_chart(item.figure, key=f"ex-prev-{item.name}")
+            st.plotly_chart(item.figure, key=f"ex-prev-{item.name}", theme=None)
         elif item.image_png is not None:
             st.image(item.image_png, caption=item.title)

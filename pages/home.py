@@ -37,6 +37,17 @@ def _children(name: str) -> list[runs.RunInfo]:
     return [r for r in runs.list_runs(runs_root()) if r.name.startswith(name + "-")]
 
 
+def _result_table(results: list[dict]) -> list[dict]:
+    """One row per image source, one column per (strategy, compression): mean test accuracy in %."""
+    table: dict[str, dict] = {}
+    for r in results:
+        col = "hard labels" if r.get("strategy") == "hard_labels" else f"{r.get('strategy')} {float(r.get('ratio', 0)):g}×"
+        acc = r.get("accuracy_mean", r.get("accuracy"))
+        row = table.setdefault(str(r.get("source")), {"source": str(r.get("source"))})
+        row[col] = None if acc is None else round(100 * float(acc), 1)
+    return list(table.values())
+
+
 def _show_results(name: str) -> None:
     sets = [r for r in _children(name) if (r.path / "images.pt").is_file()]
     if not sets:
@@ -47,6 +58,10 @@ def _show_results(name: str) -> None:
         art = load_set(info.path)
         col.image(class_grid(art.images, art.labels, per_class=min(art.ipc, 10), min_tile=24),
                   caption=f"{info.name} · {art.method} · IPC {art.ipc}", width="stretch")
+    results = runs.load_run(runs_root() / name).metrics.get("results") or []
+    if results:
+        st.markdown("**Student accuracy on the real test set** (soft labels at each compression; hard labels for reference)")
+        st.dataframe(_result_table(results), hide_index=True)
     st.markdown("Next: look at them closely.")
     links = st.columns(4)
     links[0].page_link("pages/diversity.py", label="Similarity heatmaps", icon=":material/grid_view:")

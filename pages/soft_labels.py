@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, labels_view, lib, runs_view, style, sweep_ui
+from appkit import figures, labels_view, lib, runs_view, sweep_ui, ui
 from appkit.analysis import load_set
 from appkit.images import grid
 from appkit.paths import runs_root
 from appkit.router import ensure_router
-from distill_core import runs
 
 ensure_router()
 st.title("Soft labels")
@@ -72,13 +71,14 @@ def curves() -> None:
     xs = [x for x in ("label_bytes", "ratio", "factor", "compression") if x in rows[0]]
     x = c[0].radio("x axis (log)", xs or ["ratio"], horizontal=True, key="sl-x")
     groups = [g for g in ("source", "method", "strategy", "ipc") if g in rows[0]]
-    group = c[1].multiselect("one line per", groups, default=[g for g in groups if g in ("source", "method", "strategy")][:2],
-                             key="sl-group")
+    strategies = {r.get("strategy") for r in rows} - {"hard_labels", None}
+    default = ["source"] + (["strategy"] if len(strategies) > 1 else [])
+    group = c[1].multiselect("one line per", groups, default=[g for g in default if g in groups], key="sl-group")
     ipcs = sorted({r.get("ipc") for r in rows if r.get("ipc") is not None})
     ipc = c[2].selectbox("IPC", ipcs, key="sl-ipc-filter") if len(ipcs) > 1 else None
     shown = [r for r in rows if ipc is None or r.get("ipc") == ipc]
     fig = figures.label_curve(shown, x=x, group=tuple(group) or ("source",))
-    st.plotly_chart(figures.style(fig, style.presentation(), height=460), key="sl-curve")
+    ui.chart(fig, "sl-curve", height=460)
     st.caption(f"{len(shown)} cells; mean ± std over seeds; accuracy on the real test set.")
 
 
@@ -106,10 +106,10 @@ def inspector() -> None:
         st.error(str(exc))
         return
     left, right = st.columns([1, 2])
-    left.image(grid(view.view[None], 1, min_tile=220), caption=f"view of image #{view.image_index} "
+    left.image(grid(view.view[None], 1, min_tile=160), caption=f"view of image #{view.image_index} "
                f"(class {art.info.class_names[view.image_label]}), label epoch {view.batch_epoch}, mix λ {view.lam:.2f}")
     fig = figures.topk_bars(view.probs, art.info.class_names, 5, f"top-5 of softmax(z/{temp:g})")
-    right.plotly_chart(figures.style(fig, style.presentation()), key="sl-top5")
+    ui.chart(fig, "sl-top5", where=right)
     st.caption(f"store: {store.num_views:,} views in {store.num_batches:,} batches, {store.epochs} label epochs, "
                f"{store.nbytes():,} bytes of tensors; images `{images_dir.name}`")
     if run_dir.parent != runs_root():
