@@ -54,15 +54,18 @@ def mode_config(mode: str, teacher: str, ipc: int, iterations: int, group: int, 
 
 
 def measure(cfg: SynthesisConfig, model, stats, info, device: torch.device) -> tuple[float, float]:
-    """(image-iterations/s, peak MiB above the starting point) of one synthesize() call after a warm-up."""
+    """(image-iterations/s, peak MiB above the starting point) of one synthesize() call after a warm-up.
+
+    CPU peak = max RSS of the process (warm-up and timed run have the same peak) minus RSS after setup."""
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    rss_base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # before the warm-up: RSS peaks are sticky
     synthesize(dataclasses.replace(cfg, iterations=2), model, stats, device, gen(), info=info)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
     else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        base = rss_base
     start = time.perf_counter()
     res = synthesize(cfg, model, stats, device, gen(), info=info)
     if device.type == "cuda":

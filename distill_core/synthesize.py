@@ -18,7 +18,13 @@ the same optimisation as one unit per pass. Every unit draws its initial images 
 from its own generator keyed by (seed, unit), so results do not depend on G, on the class subset or
 on how units are sharded over processes. Pixels are optimised as z = (x - mean) / std with Adam
 (betas 0.5, 0.9), cosine learning rate to 0, z clipped to the valid pixel range after each step.
-The run-folder job `run_synthesize` (artifacts, resume, torchrun shards) is at the end of this module.
+The loss of a pass is the sum of its groups' losses, so each image gets exactly its own group's gradient.
+
+The run-folder job `run_synthesize` is at the end of this module. A run folder holds images.pt
+(imageset schema; method = preset), losses.pt (CE and BN term [units, iterations]) and losses.csv,
+grids/class_XXXX.png, partial/unit_XXXXX.pt (each finished unit, written atomically; --resume
+skips them) and metrics.json. Scale-out, one process per GPU, units round-robin over ranks:
+    torchrun --nproc_per_node=K -m distill_core synthesize --teacher runs/T --preset lpld --run-dir runs/S
 """
 from __future__ import annotations
 
