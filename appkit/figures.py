@@ -23,6 +23,7 @@ def style(fig: go.Figure, large: bool = False, height: int | None = None) -> go.
                       title_font=dict(size=base + 4), legend=dict(font=dict(size=base - 1)),
                       margin=dict(l=60, r=20, t=60 if fig.layout.title.text else 30, b=50),
                       colorway=list(PALETTE))
+    fig.update_annotations(font_size=base)  # subplot titles and reference-line labels
     if height:
         fig.update_layout(height=int(height * (1.25 if large else 1.0)))
     return fig
@@ -160,17 +161,18 @@ def label_curve(rows: Iterable[dict], x: str = "label_bytes", group: Sequence[st
         name = " · ".join(str(r.get(g)) for g in group if r.get(g) not in (None, ""))
         cells[name][float(r[x])].append(acc)
     fig = go.Figure()
+    colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(cells))}
     for name, by_x in sorted(cells.items()):
         xs = sorted(by_x)
         stats = [_mean_std(by_x[v]) for v in xs]
         n = [len(by_x[v]) for v in xs]
-        fig.add_scatter(x=xs, y=[m for m, _ in stats], name=name, mode="lines+markers",
+        fig.add_scatter(x=xs, y=[m for m, _ in stats], name=name, mode="lines+markers", line_color=colour[name],
                         error_y=dict(type="data", array=[s for _, s in stats], visible=True),
                         customdata=n, hovertemplate="%{x:.3s}: %{y:.2f}% ± %{error_y.array:.2f} (n=%{customdata})<extra>"
                         + name + "</extra>")
     for i, (src, accs) in enumerate(sorted(hard.items())):
         mean, _ = _mean_std(accs)
-        fig.add_hline(y=mean, line_dash="dash", line_color="#64748b", annotation_text=f"{src} hard labels",
+        fig.add_hline(y=mean, line_dash="dash", line_color=colour.get(src, "#64748b"), annotation_text=f"{src} hard labels",
                       annotation_position="bottom right" if i % 2 else "top right")
     xlabel = {"label_bytes": "soft-label storage (bytes, log)", "ratio": "label compression (×, log)",
               "compression": "label compression (×, log)"}.get(x, x)

@@ -22,7 +22,11 @@ def presentation() -> bool:
 
 
 def apply() -> None:
-    """Inject the stylesheet, show the logo and the presentation toggle in the sidebar."""
+    """Inject the stylesheet, show the logo and the presentation toggle in the sidebar (app.py calls this
+    on every run, which also marks the session as served by the router)."""
+    from .router import mark_routed
+
+    mark_routed()
     css = ASSETS / "style.css"
     if css.is_file():
         st.html(f"<style>{css.read_text()}</style>")

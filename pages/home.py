@@ -54,7 +54,8 @@ def _show_results(name: str) -> None:
         return
     st.markdown("**Images made by the quick start** (one row per class)")
     cols = st.columns(min(3, len(sets)))
-    for col, info in zip(cols, sorted(sets, key=lambda r: r.name)):
+    order = {"sre2l": 0, "+C": 1, "lpld": 2, "random_real": 3}
+    for col, info in zip(cols, sorted(sets, key=lambda r: (order.get(runs_view.method_of(r), 9), r.name))):
         art = load_set(info.path)
         col.image(class_grid(art.images, art.labels, per_class=min(art.ipc, 10), min_tile=24),
                   caption=f"{info.name} · {art.method} · IPC {art.ipc}", width="stretch")

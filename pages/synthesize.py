@@ -63,7 +63,8 @@ def launch_form() -> None:
 
 def runs_view_section() -> None:
     st.subheader("Synthesis runs")
-    found = [r for r in runs.list_runs(runs_root()) if r.stage == "synthesize" or runs_view.kind(r) == "images"]
+    found = [r for r in runs.list_runs(runs_root()) if r.stage == "synthesize"
+             or (r.state in jobs_ui.ACTIVE and r.name == st.session_state.get("sy-selected"))]
     if not found:
         st.caption("none yet")
         return
