@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -150,7 +150,8 @@ def compute_class_stats(
     return BNStatistics(cap.names, mean, var, "class", mode, count)
 
 
-def _batches(images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, batch_size: int, device):
+def _batches(images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, batch_size: int,
+             device: torch.device) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
         x = images[idx].to(device)
@@ -158,7 +159,8 @@ def _batches(images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, ba
         yield i, x, labels[idx].to(device)
 
 
-def _exact_pass(model, cap, images, labels, k, batch_size, on_progress):
+def _exact_pass(model: nn.Module, cap: BNInputCapture, images: torch.Tensor, labels: torch.Tensor, k: int,
+                batch_size: int, on_progress: ProgressFn) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     device = next(model.parameters()).device
     sums: list[list[torch.Tensor]] | None = None
     elems = torch.zeros(k, dtype=torch.float64, device=device)
@@ -177,7 +179,9 @@ def _exact_pass(model, cap, images, labels, k, batch_size, on_progress):
     return means, variances
 
 
-def _ema_passes(model, cap, images, labels, k, batch_size, generator, info, momentum, epochs, on_progress):
+def _ema_passes(model: nn.Module, cap: BNInputCapture, images: torch.Tensor, labels: torch.Tensor, k: int,
+                batch_size: int, generator: torch.Generator, info: DatasetInfo, momentum: float, epochs: int,
+                on_progress: ProgressFn) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     from .teacher import augment_batch
 
     device = next(model.parameters()).device

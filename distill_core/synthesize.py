@@ -33,7 +33,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +45,9 @@ from .config import check_choices, check_finite, check_int, check_positive, chec
 from .data import DatasetInfo, ImageSet
 from .device import AMP_MODES, autocast
 from .hooks import BNInputCapture
+
+if TYPE_CHECKING:
+    from . import distributed, jobs
 
 PRESETS: dict[str, tuple[str, str] | None] = {
     "sre2l": ("cross_class", "global"), "+C": ("class_wise", "global"), "lpld": ("class_wise", "class"), "custom": None,
@@ -530,7 +533,7 @@ def run_synthesize(cfg: SynthesisConfig, run_dir: Path, resume: bool = False, ov
         distributed.finish(shard)
 
 
-def _job_body(cfg: SynthesisConfig, ctx, shard) -> dict:
+def _job_body(cfg: SynthesisConfig, ctx: "jobs.JobContext", shard: "distributed.Shard") -> dict:
     from . import distributed
     from .bn_stats import check_teacher_sanity, global_stats, load_or_compute_class_stats, teacher_dataset_spec
     from .data import load_dataset
@@ -612,7 +615,7 @@ def write_grid(path: Path, images: torch.Tensor, min_tile: int = 64) -> None:
 
 
 def _finish(cfg: SynthesisConfig, run_dir: Path, model: nn.Module, info: DatasetInfo, result: SynthesisResult,
-            stats: BNStatistics, stats_path, sanity: float, wall_s: float) -> dict:
+            stats: BNStatistics, stats_path: Path | None, sanity: float, wall_s: float) -> dict:
     from .imageset import ImageSetArtifact, save_image_set
     from .models import predict_logits
 
