@@ -195,5 +195,5 @@ def summary_bars(rows: Sequence[dict], value: str, err: str | None, label: str) 
     fig = go.Figure(go.Bar(x=[r["run"] for r in rows], y=[r[value] for r in rows],
                            error_y=dict(type="data", array=[r[err] for r in rows]) if err else None,
                            marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(rows))]))
-    fig.update_layout(title=label, yaxis_title=label)
+    fig.update_layout(title=label, yaxis_title=label.split(",")[0])
     return fig

@@ -55,11 +55,21 @@ def _table_html(rows: list[dict], limit: int = 40) -> str:
     return f"<details><summary>data ({len(rows)} rows)</summary><table>{head and '<tr>' + head + '</tr>'}{body}</table>{more}</details>"
 
 
+REPORT_CSS = """
+h1 {font-size: 2em} section {margin: 2.5rem 0}
+img.grid {image-rendering: pixelated; max-width: 100%}
+section.img {display: inline-block; vertical-align: top; margin-right: 2rem} section.img h2 {font-size: 1.1em}
+table {border-collapse: collapse; font-size: 0.8em} td, th {border: 1px solid #e2e8f0; padding: 2px 6px}
+.note {color: #475569}
+"""
+
+
 def report_html(title: str, intro: str, items: list[ReportItem], large: bool = False) -> str:
     """A self-contained HTML page of `items` (interactive figures; plotly.js inlined once)."""
     parts, first = [], True
     for item in items:
-        block = f"<section><h2>{html.escape(item.title)}</h2>"
+        kind = " class='img'" if item.figure is None and item.image_png is not None else ""
+        block = f"<section{kind}><h2>{html.escape(item.title)}</h2>"
         if item.figure is not None:
             block += item.figure.to_html(full_html=False, include_plotlyjs="inline" if first else False,
                                          config={"displaylogo": False, "toImageButtonOptions": {"format": "svg"}})
@@ -72,10 +82,9 @@ def report_html(title: str, intro: str, items: list[ReportItem], large: bool = F
         block += _table_html(item.rows) + "</section>"
         parts.append(block)
     base = 22 if large else 15
-    style = (f"body{{font-family:Inter,Helvetica,Arial,sans-serif;font-size:{base}px;max-width:{1600 if large else 1200}px;"
-             "margin:2rem auto;padding:0 1rem;color:#0f172a}} h1{{font-size:2em}} section{{margin:2.5rem 0}}"
-             " img.grid{{image-rendering:pixelated;max-width:100%}} table{{border-collapse:collapse;font-size:0.8em}}"
-             " td,th{{border:1px solid #e2e8f0;padding:2px 6px}} .note{{color:#475569}}")
+    width = 1600 if large else 1200
+    style = (f"body {{font-family: Inter, Helvetica, Arial, sans-serif; font-size: {base}px; max-width: {width}px; "
+             "margin: 2rem auto; padding: 0 1rem; color: #0f172a}" + REPORT_CSS)
     stamp = time.strftime("%Y-%m-%d %H:%M")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"

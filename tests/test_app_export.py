@@ -17,7 +17,8 @@ def test_build_report_offers_html_and_zip(app_env):
     at.button(key="ex-build").click().run()
     html_text = at.session_state["ex-html"]
     assert html_text.startswith("<!doctype html>") and "Plotly.newPlot" in html_text
-    assert html_text.count("<section>") == len(at.session_state["ex-items"])
+    assert "{{" not in html_text.split("</style>")[0]  # the stylesheet is valid CSS
+    assert html_text.count("</section>") == len(at.session_state["ex-items"])
     assert "cdn.plot.ly" not in html_text.split("Plotly.newPlot")[0][-2000:]  # plotly.js inline, opens offline
     names = {i.name for i in at.session_state["ex-items"]}
     assert {"images_t-lpld", "diversity", "embedding_pca"} <= names
