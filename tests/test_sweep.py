@@ -1,0 +1,52 @@
+"""Sweep: tidy rows per cell, a failed cell recorded without stopping, finished cells kept on resume."""
+import pytest
+
+from distill_core.realimages import RealImagesConfig, run_realimages
+from distill_core.sweep import COLUMNS, RESULTS_FILE, SweepConfig, plan_cells, read_rows, run_sweep, summarise
+
+
+def _config(images, teacher, seeds=(0,)):
+    return SweepConfig(teacher=str(teacher), sources={"random_real": str(images)}, ratios=(1, 4, 1000),
+                       rules=("confidence_easy",), rule_ratios=(4,), hard_labels=True, seeds=seeds, device="cpu",
+                       threads=1, relabel={"epochs": 4, "batch_size": 25, "crop_scale": [0.25, 1.0]},
+                       student={"model_args": {"width": 8, "depth": 2}, "eval_every": 100, "temperature": 4.0})
+
+
+def test_plan_cells_counts():
+    cfg = SweepConfig(sources={"a": "x", "b": "y"}, ratios=(1, 10, 40), rules=("margin_easy", "random"),
+                      rule_ratios=(10, 40), hard_labels=True, seeds=(0, 1))
+    # per source and seed: 1 hard + 3 random + 2 margin (random at 10/40 already in the grid)
+    assert len(plan_cells(cfg)) == 2 * 2 * 6
+    with pytest.raises(ValueError, match="unknown strategy"):
+        SweepConfig(sources={"a": "x"}, strategies=("nope",))
+    with pytest.raises(ValueError, match="per cell"):
+        SweepConfig(sources={"a": "x"}, student={"ratio": 0.5})
+
+
+def test_sweep_writes_tidy_rows_and_resumes(tmp_path, digits_teacher_dir):
+    run_realimages(RealImagesConfig(dataset="digits", ipc=5, seed=0), tmp_path / "rr")
+    run_dir = tmp_path / "sweep"
+    metrics = run_sweep(_config(tmp_path / "rr", digits_teacher_dir), run_dir)
+    rows = read_rows(run_dir / RESULTS_FILE)
+    assert list(rows[0]) == list(COLUMNS) and len(rows) == 5
+    by = {(r["strategy"], float(r["ratio"])): r for r in rows}
+    assert by[("random", 1000.0)]["status"] == "failed" and "no batch" in by[("random", 1000.0)]["error"]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 4 and metrics["failed"] == 1
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in ok)
+    assert float(by[("random", 4.0)]["label_bytes"]) < float(by[("random", 1.0)]["label_bytes"])
+    assert float(by[("hard_labels", 0.0)]["label_bytes"]) == 0
+    # resume with a second seed: seed-0 rows are kept verbatim, seed-1 cells are added
+    run_sweep(_config(tmp_path / "rr", digits_teacher_dir, seeds=(0,)), run_dir, resume=True)
+    again = read_rows(run_dir / RESULTS_FILE)
+    assert [r for r in again if r["status"] == "ok"] == ok
+    summary = summarise(again)
+    assert {(s["strategy"], s["ratio"]) for s in summary} == {("hard_labels", 0.0), ("random", 1.0),
+                                                             ("random", 4.0), ("confidence_easy", 4.0)}
+
+
+def test_summarise_mean_and_std():
+    rows = [{"source": "a", "ipc": "10", "strategy": "random", "ratio": "10", "accuracy": str(a), "status": "ok",
+             "label_bytes": "5", "image_bytes": "7"} for a in (0.5, 0.7)]
+    (s,) = summarise(rows + [dict(rows[0], status="failed")])
+    assert s["n"] == 2 and s["accuracy_mean"] == pytest.approx(0.6) and s["accuracy_std"] == pytest.approx(0.1414, 1e-3)
