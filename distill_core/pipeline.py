@@ -93,11 +93,14 @@ class _Follow:
 
 
 def _run_child(name: str, job: Callable[..., dict], cfg, run_dir: Path, resume: bool, overwrite: bool,
-               lo: float, report) -> tuple[Path, float]:
-    """Run one child job unless a finished one is there (resume); returns (folder, progress after)."""
+               lo: float, report, share: float | None = None) -> tuple[Path, float]:
+    """Run one child job unless a finished one is there (resume); returns (folder, progress after).
+
+    The child's progress fills [lo, lo + share] of the pipeline's bar (share defaults to WEIGHTS[name]).
+    """
     from .runs import read_status
 
-    child, hi = child_dir(run_dir, name), lo + WEIGHTS.get(name, 0.2)
+    child, hi = child_dir(run_dir, name), lo + (share if share is not None else WEIGHTS.get(name, 0.2))
     if resume and read_status(child).get("state") == "done":
         report(hi, f"{name}: kept finished run")
         return child, hi
@@ -141,8 +144,7 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
                      "crop_scale": list(cfg.crop_scale), "seed": cfg.seed},
             student={"model": cfg.student_model, "model_args": dict(cfg.student_args), "temperature": cfg.temperature,
                      "crop_scale": list(cfg.crop_scale), "eval_every": 1000, "epochs": cfg.label_epochs})
-        WEIGHTS["sweep"] = 1.0 - p
-        children["sweep"], p = _run_child("sweep", run_sweep, swcfg, run_dir, resume, overwrite, p, rep)
+        children["sweep"], p = _run_child("sweep", run_sweep, swcfg, run_dir, resume, overwrite, p, rep, 1.0 - p)
         return summary_metrics(children)
 
     return jobs.run_stage("pipeline", cfg, run_dir, body, device, cfg.seed, resume, overwrite)
