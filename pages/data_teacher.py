@@ -80,6 +80,7 @@ def train_form(spec: str) -> None:
         else:
             jobs_ui.launch_config("teacher", cfg, run_dir)
             st.session_state["dt-selected"] = name
+            st.session_state["dt-teacher"] = name  # show the new job below
             st.rerun()
 
 
@@ -110,8 +111,9 @@ def upload_form() -> None:
 
 def teacher_view() -> None:
     st.subheader("Teachers")
-    teachers = runs_view.teacher_runs() + [r for r in runs_view.runs_of_kind("teacher", state=None)
-                                           if r.state in jobs_ui.ACTIVE]
+    launched = st.session_state.get("dt-selected")
+    teachers = runs_view.teacher_runs() + [r for r in runs.list_runs(runs_root()) if r.state in jobs_ui.ACTIVE
+                                           and (runs_view.kind(r) == "teacher" or r.name == launched)]
     names = list(dict.fromkeys(r.name for r in teachers))
     if not names:
         st.info("No teacher yet: train one above, or run the quick start on the Home page.")

@@ -58,6 +58,7 @@ def launch_form() -> None:
         return
     jobs_ui.launch_config("synthesize", cfg, run_dir)
     st.session_state["sy-selected"] = name
+    st.session_state["sy-run"] = name  # show the new job below
     st.rerun()
 
 

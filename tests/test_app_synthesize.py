@@ -53,3 +53,22 @@ def test_finished_run_shows_losses_and_metrics(app_env):
     assert any("t-lpld" in p.proto.text for p in at.get("progress"))
     assert at.get("plotly_chart"), "loss curves missing"
     assert at.get("image"), "class grids missing"
+
+
+def test_launch_then_cancel_from_the_page(app_env):
+    import time
+
+    from distill_core import runs
+
+    at = app_at("pages/synthesize.py")
+    at.number_input(key="sy-knob-iterations").set_value(2000).run()
+    at.text_input(key="sy-name-t-lpld").set_value("launched").run()
+    at.button(key="sy-launch").click().run()
+    run_dir = app_env / "launched"
+    assert run_dir.is_dir() and runs.read_status(run_dir)["state"] in ("queued", "running")
+    assert at.selectbox(key="sy-run").value == "launched"
+    at.button(key="cancel-sy").click().run()
+    deadline = time.time() + 60
+    while time.time() < deadline and runs.read_status(run_dir)["state"] in ("queued", "running"):
+        time.sleep(0.5)
+    assert runs.read_status(run_dir)["state"] in ("cancelled", "interrupted")
