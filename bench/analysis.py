@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -31,14 +32,18 @@ from distill_core.models import ModelSpec
 RESULTS = Path(__file__).resolve().parent / "results" / "analysis.json"
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
+def timed(fn: Callable[[], object]) -> tuple[dict, object]:
+    """Run fn; return ({"seconds": wall, "cpu_seconds": this process's CPU time}, its output).
+
+    With one thread, CPU seconds are what the wall time would be on an idle core: on a CPU shared
+    with other jobs they are the comparable number."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = fn()
-    return time.perf_counter() - start, out
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}, out
 
 
-def umap_calls(feats: torch.Tensor, repeats: int = 2) -> list[float]:
-    """Seconds of the first UMAP fit in this process and of `repeats` later ones (5,000 points)."""
+def umap_calls(feats: torch.Tensor, repeats: int = 2) -> list[dict]:
+    """Times of the first UMAP fit in this process and of `repeats` later ones (5,000 points)."""
     x = feats[:5000].numpy()
     return [timed(lambda: embeddings.fit_2d(x, "umap", seed=0, params={}, threads=1))[0] for _ in range(1 + repeats)]
 
@@ -49,7 +54,7 @@ def rows_for_size(n: int, fm, x_all, y_all, real_feats, real_labels, tsne_max: i
 
     def add(name: str, fn: Callable[[], object]) -> object:
         sec, out = timed(fn)
-        rows.append({"analysis": name, "n": n, "seconds": sec})
+        rows.append({"analysis": name, "n": n, **sec})
         return out
 
     feats = add("features (ConvNet-BN w64, penultimate)", lambda: extract_features(fm, x))
@@ -61,7 +66,8 @@ def rows_for_size(n: int, fm, x_all, y_all, real_feats, real_labels, tsne_max: i
     add("nearest real image, pixels (vs 60,000)", lambda: diversity.nearest_real(x, x_all))
     for method in ("pca", "tsne", "umap"):
         if method == "tsne" and n > tsne_max:
-            rows.append({"analysis": "embedding tsne", "n": n, "seconds": None, "note": f"skipped above {tsne_max}"})
+            rows.append({"analysis": "embedding tsne", "n": n, "seconds": None, "cpu_seconds": None,
+                         "note": f"skipped above {tsne_max}"})
             continue
         add(f"embedding {method}", lambda: embeddings.fit_2d(feats.numpy(), method, 0, {}, threads=1))
     add("thumbnails (PNG data URIs)", lambda: [embeddings.thumbnail_uri(img) for img in x])
@@ -89,32 +95,38 @@ def main() -> None:
     real_feats = extract_features(fm, sub.float_images())
     umap_first = umap_calls(extract_features(fm, x_all[perm[:5000]]))
     rows_for_size(100, fm, x_all[perm], y_all[perm], real_feats, sub.labels, 100)  # warm-up (lazy library loads)
-    rows = []
-    for n in args.sizes:
-        rows += rows_for_size(n, fm, x_all[perm], y_all[perm], real_feats, sub.labels, args.tsne_max)
     report = {
         "device": "cpu", "cuda": "not available" if not torch.cuda.is_available() else torch.cuda.get_device_name(),
-        "threads": args.threads, "host": platform.node(), "data": data.info.name, "feature_model": fm.source,
-        "umap_5000_seconds": {"first_call": umap_first[0], "later_calls": umap_first[1:]},
-        "rows": rows,
+        "threads": args.threads, "host": platform.node(), "load_average_start": os.getloadavg(),
+        "data": data.info.name, "feature_model": fm.source,
+        "umap_5000": {"first_call": umap_first[0], "later_calls": umap_first[1:]}, "rows": [],
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    for n in args.sizes:  # results are written after each size, so a cut-off run keeps the finished ones
+        report["rows"] += rows_for_size(n, fm, x_all[perm], y_all[perm], real_feats, sub.labels, args.tsne_max)
+        report["load_average_end"] = os.getloadavg()
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print_table(report, args.sizes)
 
 
 def print_table(report: dict, sizes: list[int]) -> None:
+    """Markdown table: CPU seconds (wall seconds) per analysis and size."""
     names = list(dict.fromkeys(r["analysis"] for r in report["rows"]))
-    secs = {(r["analysis"], r["n"]): r["seconds"] for r in report["rows"]}
-    print(f"| analysis (CPU, {report['threads']} threads) | " + " | ".join(f"{n:,} images" for n in sizes) + " |")
+    rows = {(r["analysis"], r["n"]): r for r in report["rows"]}
+
+    def cell(r: dict | None) -> str:
+        if r is None or r["seconds"] is None:
+            return "skipped"
+        return f"{r['cpu_seconds']:.3f} ({r['seconds']:.2f})"
+
+    print(f"| analysis: CPU s (wall s), {report['threads']} thread | " + " | ".join(f"{n:,} images" for n in sizes) + " |")
     print("|---|" + "---:|" * len(sizes))
     for name in names:
-        cells = [f"{secs.get((name, n)):.3f} s" if secs.get((name, n)) is not None else "skipped" for n in sizes]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    print(f"| CUDA | " + " | ".join("not available" for _ in sizes) + " |")
-    u = report["umap_5000_seconds"]
-    print(f"\nUMAP 5,000 points: first call {u['first_call']:.1f} s, later calls "
-          + ", ".join(f"{s:.1f} s" for s in u["later_calls"]))
+        print(f"| {name} | " + " | ".join(cell(rows.get((name, n))) for n in sizes) + " |")
+    print("| CUDA | " + " | ".join("not available" for _ in sizes) + " |")
+    u = report["umap_5000"]
+    print(f"\nUMAP 5,000 points: first call {u['first_call']['cpu_seconds']:.1f} CPU s ({u['first_call']['seconds']:.1f} wall), "
+          "later calls " + ", ".join(f"{c['cpu_seconds']:.1f} CPU s ({c['seconds']:.1f} wall)" for c in u["later_calls"]))
 
 
 if __name__ == "__main__":
