@@ -49,12 +49,16 @@ def as_vectors(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).double()
 
 
+def _unit_rows(x: torch.Tensor, eps: float) -> torch.Tensor:
+    v = as_vectors(x)
+    return v / v.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
 def cosine_matrix(a: torch.Tensor, b: torch.Tensor | None = None, eps: float = 1e-12) -> torch.Tensor:
     """Cosine similarities [N, M] of rows of a [N, D] and b [M, D] (b = a when None). A zero vector
     has similarity 0 with everything."""
-    a = as_vectors(a)
-    an = a / a.norm(dim=1, keepdim=True).clamp_min(eps)
-    bn = an if b is None else (lambda v: v / v.norm(dim=1, keepdim=True).clamp_min(eps))(as_vectors(b))
+    an = _unit_rows(a, eps)
+    bn = an if b is None else _unit_rows(b, eps).to(an.device)
     return an @ bn.T
 
 
