@@ -60,9 +60,9 @@ def similarity(a: str, b: str) -> None:
 
 def accuracy(a: str, b: str) -> None:
     files = sweep_ui.result_files()
-    keys = {a, b, *(runs_view.method_of(runs.load_run(runs_root() / n)) for n in (a, b))}
+    keys = {a, b, *(load_set(runs_root() / n).method for n in (a, b))}
     rows = [r for p in files.values() for r in runs_view.read_csv_rows(p)
-            if str(r.get("source")) in keys or str(r.get("images", "")).rstrip("/").split("/")[-1] in keys]
+            if str(r.get("source")) in keys or str(r.get("method")) in keys]
     if not rows:
         st.caption("No sweep results for these runs yet (accuracy vs compression appears once a sweep covers them).")
         return

@@ -12,6 +12,7 @@ def test_compare_defaults_to_classwise_vs_crossclass(app_env):
     assert "preset" in set(diff["field"])
     assert len(at.get("image")) == 2
     assert len([m for m in at.metric if "within-class" in m.label]) == 2
+    assert len(at.get("plotly_chart")) == 2  # per-class similarity + accuracy vs compression from the sweep
 
 
 def test_compare_with_random_real(app_env):
