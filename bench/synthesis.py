@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import multiprocessing
 import platform
@@ -150,7 +151,11 @@ def cuda_rows(iterations: int) -> list[dict]:
 LADDER = (("sre2l", "exact"), ("+C", "exact"), ("lpld", "exact"), ("lpld", "ema"))
 
 
-def quality_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, seeds: list[int], threads: int) -> list[dict]:
+GRID = [dict(lr=lr, bn_weight=a, crop_scale=c) for lr in (0.1, 0.25) for a in (0.01, 0.1) for c in ((0.08, 1.0), (0.5, 1.0))]
+
+
+def quality_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, seeds: list[int], threads: int,
+                 ladder=LADDER, variants: list[dict] = ({},)) -> list[dict]:
     from distill_core.hooks import BNInputCapture
     from distill_core.models import predict_logits
     from distill_core.synthesize import group_bn_loss
@@ -161,33 +166,33 @@ def quality_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, seeds
     exact, _ = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, "exact", epoch)
     teacher_acc = bn_stats.check_teacher_sanity(model, data, sample=len(data.test))
     rows = []
-    for preset, mode in LADDER:
+    for (preset, mode), variant, seed in itertools.product(ladder, variants, seeds):
         stats = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, mode, epoch)[0]
-        for seed in seeds:
-            cfg = SynthesisConfig(teacher=teacher_dir, teacher_epoch=epoch, preset=preset, stats_mode=mode, ipc=ipc,
-                                  seed=seed, device="cpu")
-            start = time.perf_counter()
-            res = synthesize(cfg, model, stats if cfg.statistics == "class" else bn_stats.global_stats(model),
-                             torch.device("cpu"), torch.Generator().manual_seed(seed), info=spec.info)
-            wall = time.perf_counter() - start
-            acc = float((predict_logits(model, res.images).argmax(1) == res.labels).float().mean())
-            k = spec.info.num_classes
-            with torch.no_grad(), BNInputCapture(model) as cap:
-                feats = model.features(res.images)
-                dist = group_bn_loss(cap.captured(), exact.mean, exact.var, k, cfg.first_bn_multiplier).mean()
-            f = torch.nn.functional.normalize(feats, dim=1).view(k, ipc, -1)
-            sim = f @ f.transpose(1, 2)
-            within = float((sim.sum((1, 2)) - ipc).mean() / (ipc * (ipc - 1)))
-            rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", teacher_epoch=epoch,
-                             teacher_test_acc=teacher_acc, preset=preset, stats_mode=mode if cfg.statistics == "class" else "-",
-                             seed=seed, ipc=ipc, iterations=cfg.iterations, lr=cfg.lr, bn_weight=cfg.bn_weight,
-                             crop_scale=list(cfg.crop_scale), synthetic_acc=acc, class_bn_distance=float(dist),
-                             within_class_cosine=within, wall_s=wall, stats_bytes=stats.nbytes,
-                             var_vs_exact=float(torch.stack([(v / e.clamp(min=1e-12)).mean()
-                                                             for v, e in zip(stats.var, exact.var)]).mean())
-                             if cfg.statistics == "class" else None))
-            print(f"{name:14s} {preset:6s} {rows[-1]['stats_mode']:6s} seed {seed}  teacher acc {acc:.3f}  "
-                  f"class-BN dist {float(dist):7.3f}  within-class cos {within:.3f}  {wall:6.1f} s", flush=True)
+        cfg = SynthesisConfig(teacher=teacher_dir, teacher_epoch=epoch, preset=preset, stats_mode=mode, ipc=ipc,
+                              seed=seed, device="cpu", **variant)
+        start = time.perf_counter()
+        res = synthesize(cfg, model, stats if cfg.statistics == "class" else bn_stats.global_stats(model),
+                         torch.device("cpu"), torch.Generator().manual_seed(seed), info=spec.info)
+        wall = time.perf_counter() - start
+        acc = float((predict_logits(model, res.images).argmax(1) == res.labels).float().mean())
+        k = spec.info.num_classes
+        with torch.no_grad(), BNInputCapture(model) as cap:
+            feats = model.features(res.images)
+            dist = group_bn_loss(cap.captured(), exact.mean, exact.var, k, cfg.first_bn_multiplier).mean()
+        f = torch.nn.functional.normalize(feats, dim=1).view(k, ipc, -1)
+        sim = f @ f.transpose(1, 2)
+        within = float((sim.sum((1, 2)) - ipc).mean() / (ipc * (ipc - 1)))
+        rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", teacher_epoch=epoch,
+                         teacher_test_acc=teacher_acc, preset=preset, stats_mode=mode if cfg.statistics == "class" else "-",
+                         seed=seed, ipc=ipc, iterations=cfg.iterations, lr=cfg.lr, bn_weight=cfg.bn_weight,
+                         crop_scale=list(cfg.crop_scale), synthetic_acc=acc, class_bn_distance=float(dist),
+                         within_class_cosine=within, wall_s=wall, stats_bytes=stats.nbytes,
+                         var_vs_exact=float(torch.stack([(v / e.clamp(min=1e-12)).mean()
+                                                         for v, e in zip(stats.var, exact.var)]).mean())
+                         if cfg.statistics == "class" else None))
+        print(f"{name:14s} {preset:6s} {rows[-1]['stats_mode']:6s} seed {seed} lr {cfg.lr} alpha {cfg.bn_weight} "
+              f"crop {tuple(cfg.crop_scale)}  teacher acc {acc:.3f}  "
+              f"class-BN dist {float(dist):7.3f}  within-class cos {within:.3f}  {wall:6.1f} s", flush=True)
     return rows
 
 
@@ -213,13 +218,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="default bench/results/synthesis[_quality].json")
     parser.add_argument("--quality", action="store_true", help="full syntheses: teacher accuracy, BN distance, similarity")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--grid", action="store_true", help="with --quality: sre2l and lpld over the lr x alpha x "
+                                                             "crop-scale grid used to tune the small-image defaults")
     args = parser.parse_args()
     teachers = [(n, t, e) for n, t, e in (("digits", args.digits_teacher, None),
                                           ("fashion-mnist", args.fmnist_teacher, args.fmnist_epoch)) if n in args.datasets]
     if args.quality:
         rows = []
         for name, teacher, epoch in teachers:
-            rows += quality_rows(name, teacher, epoch, args.ipc, args.seeds, args.threads)
+            if args.grid:
+                rows += quality_rows(name, teacher, epoch, args.ipc, args.seeds, args.threads,
+                                     (("sre2l", "exact"), ("lpld", "exact")), GRID)
+            else:
+                rows += quality_rows(name, teacher, epoch, args.ipc, args.seeds, args.threads)
         out = args.out or Path(__file__).parent / "results" / "synthesis_quality.json"
         out.write_text(json.dumps({"threads": args.threads, "torch": torch.__version__, "rows": rows}, indent=2) + "\n")
         print(f"wrote {out}")
