@@ -41,6 +41,7 @@ class PipelineConfig:
     student_model: str = knob("convnet", "student registry model")
     student_args: dict = knob({"width": 32, "depth": 3}, "student model arguments")
     temperature: float = knob(4.0, "KD temperature T; 4 for 10-class data")
+    student_lr: float = knob(0.01, "student AdamW peak lr; 0.01 for these short (E-epoch) runs, 1e-3 as LPLD at 300 epochs")
     seeds: tuple[int, ...] = knob((0,), "student seeds")
     seed: int = knob(0, "seed of teacher, synthesis, selection and relabeling")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
@@ -143,6 +144,7 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
             relabel={"epochs": cfg.label_epochs, "batch_size": cfg.label_batch_size,
                      "crop_scale": list(cfg.crop_scale), "seed": cfg.seed},
             student={"model": cfg.student_model, "model_args": dict(cfg.student_args), "temperature": cfg.temperature,
+                     "lr": cfg.student_lr,
                      "crop_scale": list(cfg.crop_scale), "eval_every": 1000, "epochs": cfg.label_epochs})
         children["sweep"], p = _run_child("sweep", run_sweep, swcfg, run_dir, resume, overwrite, p, rep, 1.0 - p)
         return summary_metrics(children)
