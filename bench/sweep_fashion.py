@@ -60,7 +60,12 @@ def prepare_sources(ipc: int) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ipc", type=int, nargs="+", default=[10, 50])
+    parser.add_argument("--table", action="store_true", help="only print the markdown tables of the results so far")
     args = parser.parse_args()
+    if args.table:
+        for ipc in args.ipc:
+            print(f"IPC {ipc}\n{table(ipc)}\n")
+        return
     torch.set_num_threads(1)
     for ipc in args.ipc:
         prepare_sources(ipc)
@@ -74,6 +79,26 @@ def main() -> None:
         results[f"ipc{ipc}"] = {"summary": metrics["summary"], "results_csv": metrics["results_csv"],
                                 "spec": f"bench/sweep_fashion_ipc{ipc}.yaml"}
         write_json_atomic(out, results)
+
+
+
+
+def table(ipc: int) -> str:
+    """Markdown table (accuracy % mean +- std over seeds, n seeds) from a sweep's results.csv so far."""
+    from distill_core.sweep import read_rows
+
+    rows = summarise(read_rows(ROOT / f"runs/fmnist-sweep-ipc{ipc}/results.csv"))
+    cols = sorted({(r["strategy"] != "hard_labels", r["strategy"] != "random", r["ratio"], r["strategy"]) for r in rows})
+    head = [f"{s} {f:g}x" if s != "hard_labels" else "hard labels" for _, _, f, s in cols]
+    lines = ["| source | " + " | ".join(head) + " |", "|---" * (len(cols) + 1) + "|"]
+    for source in ("sre2l", "lpld", "random_real"):
+        cells = []
+        for _, _, f, s in cols:
+            hit = [r for r in rows if r["source"] == source and r["strategy"] == s and r["ratio"] == f]
+            cells.append(f"{100 * hit[0]['accuracy_mean']:.1f} ± {100 * hit[0]['accuracy_std']:.1f} "
+                         f"({hit[0]['n']})" if hit else "–")
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
