@@ -70,18 +70,19 @@ def browser():
         b.close()
 
 
+SCRIPT_STATE = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
+
+
 def _settle(page, timeout_s: float = 180) -> None:
-    """Wait until the script run ends (no 'running' widget, no spinner)."""
+    """Wait until the page's script run has finished (stApp's script state) and no spinner is left."""
     page.wait_for_selector("h1", timeout=60_000)
     deadline = time.time() + timeout_s
-    time.sleep(1.0)
-    while time.time() < deadline:
-        busy = page.locator("[data-testid='stStatusWidget'] >> text=/Running|Connecting/").count() \
-            + page.locator("[data-testid='stSpinner']").count()
-        if not busy:
-            time.sleep(1.0)
-            return
+    quiet = 0
+    while time.time() < deadline and quiet < 3:
+        idle = page.evaluate(SCRIPT_STATE) not in ("running", "initial", None)
+        quiet = quiet + 1 if idle and page.locator("[data-testid='stSpinner']").count() == 0 else 0
         time.sleep(0.5)
+    time.sleep(1.0)  # let Plotly finish drawing
 
 
 def _shot(page, name: str) -> Path:
