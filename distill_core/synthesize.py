@@ -41,7 +41,7 @@ from torch import nn
 
 from . import augment
 from .bn_stats import BNStatistics
-from .config import check_choices, check_finite, check_int, check_positive, check_range, knob
+from .config import check_choices, check_int, check_positive, check_range, knob
 from .data import DatasetInfo, ImageSet
 from .device import AMP_MODES, autocast
 from .hooks import BNInputCapture
