@@ -570,7 +570,8 @@ def _job_body(cfg: SynthesisConfig, ctx: "jobs.JobContext", shard: "distributed.
     distributed.barrier(shard)
     if not shard.is_main:
         return {}
-    return _finish(cfg, ctx.run_dir, model, spec.info, result, stats, stats_path, sanity, time.perf_counter() - start)
+    metrics = _finish(cfg, ctx.run_dir, model, spec.info, result, stats, stats_path, sanity, time.perf_counter() - start)
+    return {**metrics, "ranks": shard.world}  # with ranks > 1, synthesis_s and image_iterations_per_s are rank 0's
 
 
 def save_partial(run_dir: Path, r: UnitResult) -> None:
