@@ -69,16 +69,19 @@ def main() -> None:
     torch.set_num_threads(1)
     for ipc in args.ipc:
         prepare_sources(ipc)
-        cfg = resolve_config(SweepConfig, ROOT / f"bench/sweep_fashion_ipc{ipc}.yaml")
-        run_dir = ROOT / f"runs/fmnist-sweep-ipc{ipc}"
-        t = time.time()
-        metrics = run_sweep(cfg, run_dir, resume=run_dir.exists())
-        print(f"sweep ipc {ipc}: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
-        out = ROOT / "bench/results/sweep_fashion.json"
-        results = read_json(out, {}) or {}
-        results[f"ipc{ipc}"] = {"summary": metrics["summary"], "results_csv": metrics["results_csv"],
-                                "spec": f"bench/sweep_fashion_ipc{ipc}.yaml"}
-        write_json_atomic(out, results)
+        for spec in sorted(ROOT.glob(f"bench/sweep_fashion_ipc{ipc}.yaml")) + sorted(
+                ROOT.glob(f"bench/sweep_fashion_ipc{ipc}-*.yaml")):
+            cfg = resolve_config(SweepConfig, spec)
+            name = spec.stem.replace("sweep_fashion_", "")
+            run_dir = ROOT / f"runs/fmnist-sweep-{name}"
+            t = time.time()
+            metrics = run_sweep(cfg, run_dir, resume=run_dir.exists())
+            print(f"sweep {name}: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
+            out = ROOT / "bench/results/sweep_fashion.json"
+            results = read_json(out, {}) or {}
+            results[name] = {"summary": metrics["summary"], "results_csv": metrics["results_csv"],
+                             "spec": str(spec.relative_to(ROOT))}
+            write_json_atomic(out, results)
 
 
 
@@ -87,7 +90,8 @@ def table(ipc: int) -> str:
     """Markdown table (accuracy % mean +- std over seeds, n seeds) from a sweep's results.csv so far."""
     from distill_core.sweep import read_rows
 
-    rows = summarise(read_rows(ROOT / f"runs/fmnist-sweep-ipc{ipc}/results.csv"))
+    rows = summarise([r for d in sorted(ROOT.glob(f"runs/fmnist-sweep-ipc{ipc}")) + sorted(
+        ROOT.glob(f"runs/fmnist-sweep-ipc{ipc}-*")) for r in read_rows(d / "results.csv")])
     cols = sorted({(r["strategy"] != "hard_labels", r["strategy"] != "random", r["ratio"], r["strategy"]) for r in rows})
     head = [f"{s} {f:g}x" if s != "hard_labels" else "hard labels" for _, _, f, s in cols]
     lines = ["| source | " + " | ".join(head) + " |", "|---" * (len(cols) + 1) + "|"]
