@@ -13,9 +13,17 @@ import streamlit as st
 from distill_core import jobs, runs
 from distill_core.config import dump_yaml
 
-from .paths import ROOT
+from .paths import ROOT, runs_root
 
 ACTIVE = ("running", "queued")
+
+
+def new_run_dir(name: str) -> Path:
+    """The folder for a new run typed as `name` in a form; ValueError when invalid or already taken."""
+    run_dir = runs.safe_run_name(name, runs_root())
+    if run_dir.exists():
+        raise ValueError(f"run {name!r} exists; choose another name or delete it")
+    return run_dir
 
 
 def launch(args: list[str], run_dir: Path) -> int:

@@ -51,9 +51,7 @@ def launcher() -> None:
     spec, err = forms.build_config(sweep.SweepConfig, {**values, "teacher": str(runs_root() / teacher),
                                                        "sources": {n: str(runs_root() / n) for n in sources}})
     try:
-        run_dir = runs.safe_run_name(name, runs_root())
-        if run_dir.exists():
-            raise ValueError(f"run {name!r} exists; choose another name")
+        run_dir = jobs_ui.new_run_dir(name)
     except ValueError as exc:
         err = err or str(exc)
     if err:

@@ -70,9 +70,7 @@ def train_form(spec: str) -> None:
         args = {"width": int(width), "depth": int(depth)} if model == "convnet" else {}
         cfg, err = forms.build_config(TeacherConfig, {**values, "dataset": spec, "model": model, "model_args": args})
         try:
-            run_dir = runs.safe_run_name(name, runs_root())
-            if run_dir.exists():
-                raise ValueError(f"run {name!r} exists; choose another name or delete it")
+            run_dir = jobs_ui.new_run_dir(name)
         except ValueError as exc:
             err = str(exc)
         if err:

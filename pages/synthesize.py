@@ -46,9 +46,7 @@ def launch_form() -> None:
     cfg, err = forms.build_config(synthesize.SynthesisConfig,
                                   {**values, "teacher": str(runs_root() / teacher), "preset": preset})
     try:
-        run_dir = runs.safe_run_name(name, runs_root())
-        if run_dir.exists():
-            raise ValueError(f"run {name!r} exists; choose another name")
+        run_dir = jobs_ui.new_run_dir(name)
     except ValueError as exc:
         err = err or str(exc)
     if err:
