@@ -120,6 +120,13 @@ def hard_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, cr
             labels[idx.to(dev)]
 
 
+def build_student(cfg: StudentConfig, images: ImageSetArtifact, device: torch.device) -> Classifier:
+    """The student with its initial weights drawn from `cfg.seed` alone (not from the process's RNG)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        return ModelSpec(cfg.model, images.info, dict(cfg.model_args)).build().to(device)
+
+
 def train_student(
     cfg: StudentConfig,
     images: ImageSetArtifact,
@@ -142,7 +149,7 @@ def train_student(
     epochs = cfg.epochs or (store.epochs if soft else 300)
     x = images.images.to(device)
     y = images.labels.to(device)
-    model = ModelSpec(cfg.model, images.info, dict(cfg.model_args)).build().to(device)
+    model = build_student(cfg, images, device)
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
     steps = store.batches_per_epoch if soft else math.ceil(len(x) / batch_size)
     total, warmup = epochs * steps, cfg.warmup_epochs * steps

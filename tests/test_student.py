@@ -74,6 +74,19 @@ def test_soft_student_learns_and_beats_chance(soft_setup, digits):
     assert result.history[-1]["loss"] < result.history[0]["loss"]
 
 
+def test_same_seed_same_student_whatever_ran_before(soft_setup, digits):
+    art, store = soft_setup
+    small, plan = prune(store, "random", 0.9, torch.Generator().manual_seed(0), art.labels)
+    cfg = StudentConfig(model_args={"width": 8, "depth": 2}, epochs=2, device="cpu")
+    runs = []
+    for _ in range(2):
+        torch.rand(100)  # disturb the process-wide RNG
+        runs.append(train_student(cfg, art, digits.test, torch.device("cpu"), make_generator(0), small, plan))
+    assert runs[0].history == runs[1].history
+    for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()):
+        assert torch.equal(a, b)
+
+
 def test_hard_label_student_and_batch_size_mismatch(soft_setup, digits):
     art, store = soft_setup
     cfg = StudentConfig(model_args={"width": 16, "depth": 2}, epochs=3, batch_size=25, device="cpu")
