@@ -25,7 +25,8 @@ from distill_core.config import resolve_config  # noqa: E402
 from distill_core.realimages import RealImagesConfig, run_realimages  # noqa: E402
 from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
 from distill_core.sweep import SweepConfig, run_sweep, summarise  # noqa: E402
-from distill_core.synthesize import SynthesisConfig, run_synthesize  # noqa: E402
+from distill_core.synthesis_run import run_synthesize  # noqa: E402
+from distill_core.synthesize import SynthesisConfig  # noqa: E402
 
 DATASET = "fashion-mnist:/work/shared/data/fashion-mnist"
 TEACHER = ROOT / "runs/fmnist-convnet-teacher"

@@ -27,7 +27,8 @@ def _stages() -> dict[str, Stage]:
         "teacher": (TeacherConfig, run_teacher, "train a teacher on real data (squeeze), a checkpoint per epoch"),
     }
     from .bn_stats import BNStatsConfig, run_bnstats
-    from .synthesize import SynthesisConfig, run_synthesize
+    from .synthesis_run import run_synthesize
+    from .synthesize import SynthesisConfig
 
     stages["bnstats"] = (BNStatsConfig, run_bnstats, "class-conditional BN statistics of a teacher, saved beside it")
     stages["synthesize"] = (SynthesisConfig, run_synthesize,

@@ -115,7 +115,8 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
     from . import jobs
     from .realimages import RealImagesConfig, run_realimages
     from .sweep import SweepConfig, run_sweep
-    from .synthesize import SynthesisConfig, run_synthesize
+    from .synthesis_run import run_synthesize
+    from .synthesize import SynthesisConfig
     from .teacher import TeacherConfig, run_teacher
 
     device = resolve_device(cfg.device)

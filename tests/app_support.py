@@ -22,7 +22,8 @@ def demo_runs(base: Path, teacher_dir: Path) -> Path:
         return _CACHE["root"]
     from distill_core.realimages import RealImagesConfig, run_realimages
     from distill_core.sweep import SweepConfig, run_sweep
-    from distill_core.synthesize import SynthesisConfig, run_synthesize
+    from distill_core.synthesis_run import run_synthesize
+    from distill_core.synthesize import SynthesisConfig
 
     root = Path(base) / "runs"
     root.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,8 @@ import torch
 from distill_core import runs
 from distill_core.distributed import Shard, shard_from_env
 from distill_core.imageset import load_image_set
-from distill_core.synthesize import SynthesisConfig, load_partials, run_synthesize
+from distill_core.synthesis_run import load_partials, run_synthesize
+from distill_core.synthesize import SynthesisConfig
 
 
 def _free_port() -> int:

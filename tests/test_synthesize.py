@@ -6,6 +6,7 @@ import torch
 from distill_core import bn_stats, runs, synthesize as syn
 from distill_core.imageset import load_image_set
 from distill_core.models import predict_logits
+from distill_core.synthesis_run import run_synthesize
 from distill_core.synthesize import SynthesisConfig
 
 
@@ -131,7 +132,7 @@ def test_job_writes_artifacts_and_resume_redoes_only_missing_classes(digits_teac
     shutil.copytree(digits_teacher_dir, teacher)
     run = tmp_path / "synth"
     cfg = SynthesisConfig(teacher=str(teacher), preset="lpld", ipc=2, iterations=10, classes=(0, 1, 2), device="cpu")
-    metrics = syn.run_synthesize(cfg, run)
+    metrics = run_synthesize(cfg, run)
     art = load_image_set(run)
     assert art.method == "lpld" and art.images.shape == (6, 1, 8, 8) and art.labels.tolist() == [0, 0, 1, 1, 2, 2]
     assert {"teacher", "ipc", "batching", "statistics"} <= set(art.extra) and art.extra["ipc"] == 2
@@ -145,7 +146,7 @@ def test_job_writes_artifacts_and_resume_redoes_only_missing_classes(digits_teac
     kept = (run / "partial" / "unit_00000.pt").stat().st_mtime_ns
     (run / "partial" / "unit_00001.pt").unlink()
     runs.write_status(run, "failed", 0.6, "killed")
-    syn.run_synthesize(cfg, run, resume=True)
+    run_synthesize(cfg, run, resume=True)
     assert (run / "partial" / "unit_00000.pt").stat().st_mtime_ns == kept
     torch.testing.assert_close(load_image_set(run).images, art.images)
     assert runs.read_status(run)["state"] == "done"
@@ -164,7 +165,7 @@ def test_job_marks_a_nan_run_failed_with_the_iteration_and_keeps_finished_classe
     run = tmp_path / "nan"
     cfg = SynthesisConfig(teacher=str(teacher), classes=(0, 1), ipc=1, iterations=3, group_size=1, device="cpu")
     with pytest.raises(FloatingPointError):
-        syn.run_synthesize(cfg, run)
+        run_synthesize(cfg, run)
     status = runs.read_status(run)
     assert status["state"] == "failed" and "iteration 1 (unit 1)" in status["message"]
     assert not (run / "images.pt").exists() and (run / "partial" / "unit_00000.pt").is_file()

@@ -1,0 +1,171 @@
+"""The synthesis run-folder job: `python -m distill_core synthesize` (one process, or one per rank
+under torchrun).
+
+A run folder holds images.pt (imageset schema; method = preset), losses.pt (CE and BN term
+[units, iterations]) and losses.csv, grids/class_XXXX.png, partial/unit_XXXXX.pt (each finished
+unit, written atomically; --resume skips them) and metrics.json. Scale-out, one process per GPU,
+units round-robin over ranks:
+    torchrun --nproc_per_node=K -m distill_core synthesize --teacher runs/T --preset lpld --run-dir runs/S
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import distributed, jobs
+from .bn_stats import BNStatistics, check_teacher_sanity, global_stats, load_or_compute_class_stats, teacher_dataset_spec
+from .data import DatasetInfo, load_dataset
+from .device import make_generator, resolve_device
+from .imageset import ImageSetArtifact, save_image_set
+from .models import predict_logits
+from .runs import load_tensors, save_tensors, write_bytes_atomic, write_text_atomic
+from .synthesize import SynthesisConfig, SynthesisResult, UnitResult, assemble, plan_units, synthesize
+from .teacher import load_teacher
+
+PARTIAL_DIR = "partial"
+UNIT_SCHEMA = "distill_core.synthesis_unit/1"
+LOSSES_SCHEMA = "distill_core.synthesis_losses/1"
+CSV_MAX_ROWS_PER_UNIT = 200  # losses.csv keeps every k-th iteration (and the last); losses.pt keeps all
+
+
+def run_synthesize(cfg: SynthesisConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
+    """Job: synthesise into `run_dir` (images.pt, losses.pt/.csv, grids/, metrics). Returns the metrics.
+
+    Finished units are saved at once under partial/ (atomic), so an interrupted run keeps them and
+    `--resume` skips them. Under torchrun each rank takes every WORLD_SIZE-th unit; rank 0 owns the
+    run record (config, status, metrics) and assembles the final artifacts after a barrier.
+    """
+    if not cfg.teacher:
+        raise ValueError("teacher must name a teacher run folder, e.g. --teacher runs/digits-teacher")
+    shard = distributed.shard_from_env()
+    distributed.init(shard)
+    device = distributed.shard_device(resolve_device(cfg.device), shard)
+    try:
+        if shard.is_main:
+            return jobs.run_stage("synthesize", cfg, run_dir, lambda ctx: _job_body(cfg, ctx, shard), device,
+                                  cfg.seed, resume, overwrite)
+        _job_body(cfg, jobs.JobContext(Path(run_dir), resume, device, lambda p, m: None), shard)
+        return {}
+    finally:
+        distributed.finish(shard)
+
+
+def _job_body(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Shard) -> dict:
+    start = time.perf_counter()
+    model, spec, _ = load_teacher(cfg.teacher, cfg.teacher_epoch, ctx.device)
+    data = None
+    if shard.is_main or cfg.init == "real":
+        data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher, spec.info))
+        if data.info.num_classes != spec.info.num_classes:
+            raise ValueError(f"dataset {data.info.name} has {data.info.num_classes} classes but the teacher "
+                             f"{spec.info.num_classes}; pass the teacher's dataset")
+    sanity = check_teacher_sanity(model, data) if shard.is_main else float("nan")
+    stats, stats_path = global_stats(model), None
+    if cfg.statistics == "class" and shard.is_main:
+        ctx.report(0.0, f"class statistics ({cfg.stats_mode})")
+        stats, stats_path = load_or_compute_class_stats(cfg.teacher, model, data, cfg.stats_mode, cfg.teacher_epoch,
+                                                        cfg.compute_stats, cfg.seed)
+    distributed.barrier(shard)
+    if cfg.statistics == "class" and not shard.is_main:
+        stats, stats_path = load_or_compute_class_stats(cfg.teacher, model, None, cfg.stats_mode, cfg.teacher_epoch,
+                                                        False)
+    done = load_partials(ctx.run_dir) if ctx.resume else {}
+
+    def on_unit(r: UnitResult) -> None:
+        save_partial(ctx.run_dir, r)
+        if cfg.batching == "class_wise":
+            write_grid(ctx.run_dir / "grids" / f"class_{r.key:04d}.png", r.images)
+
+    result = synthesize(cfg, model, stats, ctx.device, make_generator(cfg.seed, "cpu"), ctx.report,
+                        data.train if data is not None else None, spec.info, on_unit, done, (shard.rank, shard.world))
+    distributed.barrier(shard)
+    if not shard.is_main:
+        return {}
+    metrics = _finish(cfg, ctx.run_dir, model, spec.info, result, stats, stats_path, sanity, time.perf_counter() - start)
+    return {**metrics, "ranks": shard.world}  # with ranks > 1, synthesis_s and image_iterations_per_s are rank 0's
+
+
+def save_partial(run_dir: Path, r: UnitResult) -> None:
+    save_tensors(Path(run_dir) / PARTIAL_DIR / f"unit_{r.key:05d}.pt", {
+        "schema": UNIT_SCHEMA, "key": r.key, "slots": r.slots, "labels": r.labels, "images": r.images,
+        "ce": r.ce, "bn": r.bn,
+    })
+
+
+def load_partials(run_dir: Path) -> dict[int, UnitResult]:
+    """Finished units saved in a run folder (a corrupt file raises ValueError naming it)."""
+    out = {}
+    for path in sorted((Path(run_dir) / PARTIAL_DIR).glob("unit_*.pt")):
+        raw = load_tensors(path)
+        if raw.get("schema") != UNIT_SCHEMA:
+            raise ValueError(f"{path} is not a synthesis unit file ({UNIT_SCHEMA}); delete it and resume")
+        out[int(raw["key"])] = UnitResult(int(raw["key"]), raw["slots"], raw["labels"], raw["images"], raw["ce"],
+                                          raw["bn"])
+    return out
+
+
+def write_grid(path: Path, images: torch.Tensor, min_tile: int = 64) -> None:
+    """PNG of images [n, C, H, W] in [0, 1], up to 10 per row, upscaled (nearest) to >= min_tile px."""
+    import torchvision
+    from PIL import Image
+
+    scale = max(1, math.ceil(min_tile / images.shape[-1]))
+    x = F.interpolate(images.float(), scale_factor=scale, mode="nearest") if scale > 1 else images.float()
+    grid = torchvision.utils.make_grid(x, nrow=min(10, len(x)), padding=2, pad_value=1.0)
+    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(buf, format="PNG")
+    write_bytes_atomic(Path(path), buf.getvalue())
+
+
+def _finish(cfg: SynthesisConfig, run_dir: Path, model: nn.Module, info: DatasetInfo, result: SynthesisResult,
+            stats: BNStatistics, stats_path: Path | None, sanity: float, wall_s: float) -> dict:
+    units = load_partials(run_dir)
+    planned = [u.key for u in plan_units(cfg, info)]
+    missing = [k for k in planned if k not in units]
+    if missing:
+        raise RuntimeError(f"units {missing[:10]} were not synthesised; rerun with --resume")
+    results = [units[k] for k in planned]
+    images, labels = assemble(results)
+    extra = {"teacher": str(cfg.teacher), "teacher_epoch": cfg.teacher_epoch, "ipc": cfg.ipc, "batching": cfg.batching,
+             "statistics": cfg.statistics, "stats_mode": cfg.stats_mode, "iterations": cfg.iterations,
+             "seed": cfg.seed, "classes": sorted(set(labels.tolist()))}
+    save_image_set(run_dir, ImageSetArtifact(images, labels, info, cfg.method, extra))
+    _write_losses(run_dir, cfg, results)
+    if cfg.batching == "cross_class":
+        for c in extra["classes"]:
+            write_grid(run_dir / "grids" / f"class_{c:04d}.png", images[labels == c])
+    hit = predict_logits(model, images).argmax(1).cpu() == labels
+    per_class = {int(c): float(hit[labels == c].float().mean()) for c in extra["classes"]}
+    ce_last = torch.stack([r.ce[-1] for r in results])
+    bn_last = torch.stack([r.bn[-1] for r in results])
+    return {
+        "method": cfg.method, "batching": cfg.batching, "statistics": cfg.statistics, "ipc": cfg.ipc,
+        "num_images": len(labels), "iterations": cfg.iterations, "teacher": str(cfg.teacher),
+        "teacher_test_acc_sample": sanity, "synthetic_acc": float(hit.float().mean()), "per_class_acc": per_class,
+        "final_ce": float(ce_last.mean()), "final_bn": float(bn_last.mean()), "group_size": result.group_size,
+        "wall_s": wall_s, "synthesis_s": result.wall_s,
+        "image_iterations_per_s": result.image_iterations / result.wall_s if result.wall_s > 0 else float("nan"),
+        "stats_bytes": stats.nbytes, "stats_path": str(stats_path) if stats_path else None,
+    }
+
+
+def _write_losses(run_dir: Path, cfg: SynthesisConfig, results: list[UnitResult]) -> None:
+    ce, bn = torch.stack([r.ce for r in results]), torch.stack([r.bn for r in results])
+    kind = "class" if cfg.batching == "class_wise" else "batch"
+    save_tensors(run_dir / "losses.pt", {"schema": LOSSES_SCHEMA, "unit_kind": kind,
+                                         "keys": [r.key for r in results], "ce": ce, "bn": bn,
+                                         "bn_weight": cfg.bn_weight})
+    step = max(1, math.ceil(cfg.iterations / CSV_MAX_ROWS_PER_UNIT))
+    its = sorted(set(range(0, cfg.iterations, step)) | {cfg.iterations - 1})
+    lines = [f"{kind},iteration,ce,bn,loss"]
+    for u, r in enumerate(results):
+        lines += [f"{r.key},{t + 1},{float(ce[u, t]):.6g},{float(bn[u, t]):.6g},"
+                  f"{float(ce[u, t] + cfg.bn_weight * bn[u, t]):.6g}" for t in its]
+    write_text_atomic(run_dir / "losses.csv", "\n".join(lines) + "\n")
