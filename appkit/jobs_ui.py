@@ -13,6 +13,7 @@ import streamlit as st
 from distill_core import jobs, runs
 from distill_core.config import dump_yaml
 
+from . import checks, forms
 from .paths import ROOT, runs_root
 
 ACTIVE = ("running", "queued")
@@ -24,6 +25,24 @@ def new_run_dir(name: str) -> Path:
     if run_dir.exists():
         raise ValueError(f"run {name!r} exists; choose another name or delete it")
     return run_dir
+
+
+def checked_request(cls: type, values: dict, name: str, teacher_dir: Path) -> tuple[Any, Path] | None:
+    """Validate a launch form: the config, the new run's name and the teacher's sanity on real data.
+
+    Shows what is wrong in the page and returns None, or returns (config, run folder) to launch.
+    """
+    cfg, err = forms.build_config(cls, values)
+    try:
+        run_dir = new_run_dir(name)
+    except ValueError as exc:
+        err = err or str(exc)
+    if err:
+        st.error(err)
+        return None
+    if not checks.require_sane_teacher(teacher_dir, getattr(cfg, "dataset", "") or ""):
+        return None
+    return cfg, run_dir
 
 
 def launch(args: list[str], run_dir: Path) -> int:

@@ -8,7 +8,7 @@ import streamlit as st
 from distill_core import runs
 from distill_core.config import dump_yaml
 
-from . import checks, forms, jobs_ui, lib, runs_view
+from . import forms, jobs_ui, lib, runs_view
 from .paths import runs_root
 
 RESULT_COLUMNS = ("accuracy",)
@@ -48,17 +48,11 @@ def launcher() -> None:
         go = st.button("Launch sweep", key="sw-launch")
     if not go:
         return
-    spec, err = forms.build_config(sweep.SweepConfig, {**values, "teacher": str(runs_root() / teacher),
-                                                       "sources": {n: str(runs_root() / n) for n in sources}})
-    try:
-        run_dir = jobs_ui.new_run_dir(name)
-    except ValueError as exc:
-        err = err or str(exc)
-    if err:
-        st.error(err)
+    request = jobs_ui.checked_request(sweep.SweepConfig, {**values, "teacher": str(runs_root() / teacher),
+                                      "sources": {n: str(runs_root() / n) for n in sources}}, name, runs_root() / teacher)
+    if request is None:
         return
-    if not checks.require_sane_teacher(runs_root() / teacher, spec.dataset):
-        return
+    spec, run_dir = request
     request = runs_root() / ".requests" / f"{name}.yaml"
     runs.write_text_atomic(request, dump_yaml(spec))
     jobs_ui.launch(["sweep", "--spec", str(request), "--run-dir", str(run_dir)], run_dir)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import checks, forms, jobs_ui, lib, runs_view, synth_view
+from appkit import forms, jobs_ui, lib, runs_view, synth_view
 from appkit.paths import runs_root
 from appkit.router import ensure_router
 from distill_core import runs
@@ -43,17 +43,12 @@ def launch_form() -> None:
     if not st.button("Launch synthesis", type="primary", key="sy-launch"):
         return
     values = {k: v for k, v in values.items() if k not in fixed}
-    cfg, err = forms.build_config(synthesize.SynthesisConfig,
-                                  {**values, "teacher": str(runs_root() / teacher), "preset": preset})
-    try:
-        run_dir = jobs_ui.new_run_dir(name)
-    except ValueError as exc:
-        err = err or str(exc)
-    if err:
-        st.error(err)
+    request = jobs_ui.checked_request(synthesize.SynthesisConfig,
+                                      {**values, "teacher": str(runs_root() / teacher), "preset": preset},
+                                      name, runs_root() / teacher)
+    if request is None:
         return
-    if not checks.require_sane_teacher(runs_root() / teacher, cfg.dataset or ""):
-        return
+    cfg, run_dir = request
     jobs_ui.launch_config("synthesize", cfg, run_dir)
     st.session_state["sy-selected"] = name
     st.session_state["sy-run"] = name  # show the new job below

@@ -38,3 +38,14 @@ def test_label_curve_is_mean_and_std_over_seeds_on_a_log_axis():
     assert list(trace.y) == [60.0, 90.0]
     assert abs(trace.error_y.array[0] - 14.1421356) < 1e-4 and trace.error_y.array[1] == 0.0
     assert fig.layout.xaxis.type == "log"
+
+
+def test_sweep_launcher_refuses_a_taken_run_name_and_launches_nothing(app_env):
+    at = app_at("pages/soft_labels.py")
+    name_box = next(t for t in at.text_input if t.key.startswith("sw-name-"))
+    name_box.set_value("t-sweep").run()  # the fixture's sweep already has this name
+    before = sorted(p.name for p in app_env.iterdir())
+    at.button(key="sw-launch").click().run()
+    assert not at.exception
+    assert any("exists" in e.value for e in at.error)
+    assert sorted(p.name for p in app_env.iterdir()) == before
