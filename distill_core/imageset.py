@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .data import DatasetInfo
@@ -81,3 +82,30 @@ def load_image_set(path: Path | str) -> ImageSetArtifact:
     if raw.get("checksum") and raw["checksum"] != art.checksum:
         raise ValueError(f"{path}: images do not match their stored checksum (file modified or corrupt)")
     return art
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[N, C, H, W] float in [0, 1] or uint8 -> uint8 numpy [N, H, W, C]."""
+    x = images.detach().cpu()
+    if x.dtype != torch.uint8:
+        x = (x.float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def tile_images(images: torch.Tensor, ncol: int, pad: int = 2, min_tile: int = 56, background: int = 255):
+    """Tile images [N, C, H, W] row-major into a PIL image with `ncol` columns; small images are
+    upscaled (nearest neighbour, so 8x8 digits stay crisp) to at least `min_tile` pixels a side."""
+    from PIL import Image
+
+    arr = to_uint8(images)
+    n, h, w, c = arr.shape if len(arr) else (0, 1, 1, 1)
+    scale = max(1, -(-min_tile // max(h, w)))
+    ncol = max(1, min(ncol, max(n, 1)))
+    nrow = max(1, -(-n // ncol))
+    th, tw = h * scale, w * scale
+    canvas = np.full((nrow * (th + pad) + pad, ncol * (tw + pad) + pad, c), background, dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, ncol)
+        tile = arr[i].repeat(scale, axis=0).repeat(scale, axis=1)
+        canvas[pad + r * (th + pad): pad + r * (th + pad) + th, pad + q * (tw + pad): pad + q * (tw + pad) + tw] = tile
+    return Image.fromarray(canvas[:, :, 0] if c == 1 else canvas)

@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import distributed, jobs
 from .bn_stats import BNStatistics, check_teacher_sanity, global_stats, load_or_compute_class_stats, teacher_dataset_spec
 from .data import DatasetInfo, load_dataset
 from .device import make_generator, resolve_device
-from .imageset import ImageSetArtifact, save_image_set
+from .imageset import ImageSetArtifact, save_image_set, tile_images
 from .models import predict_logits
 from .runs import load_tensors, save_tensors, write_bytes_atomic, write_text_atomic
 from .synthesize import SynthesisConfig, SynthesisResult, UnitResult, assemble, plan_units, synthesize
@@ -112,15 +111,8 @@ def load_partials(run_dir: Path) -> dict[int, UnitResult]:
 
 def write_grid(path: Path, images: torch.Tensor, min_tile: int = 64) -> None:
     """PNG of images [n, C, H, W] in [0, 1], up to 10 per row, upscaled (nearest) to >= min_tile px."""
-    import torchvision
-    from PIL import Image
-
-    scale = max(1, math.ceil(min_tile / images.shape[-1]))
-    x = F.interpolate(images.float(), scale_factor=scale, mode="nearest") if scale > 1 else images.float()
-    grid = torchvision.utils.make_grid(x, nrow=min(10, len(x)), padding=2, pad_value=1.0)
-    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     buf = io.BytesIO()
-    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(buf, format="PNG")
+    tile_images(images, ncol=10, min_tile=min_tile).save(buf, format="PNG")
     write_bytes_atomic(Path(path), buf.getvalue())
 
 

@@ -6,10 +6,11 @@ import torch
 
 from appkit import figures, lib, ui
 from appkit.analysis import analyse_runs
-from appkit.images import from_data_uri, grid
+from appkit.images import from_data_uri
 from appkit.paths import runs_root
 from appkit.pickers import pick_image_sets
 from appkit.router import ensure_router
+from distill_core.imageset import tile_images
 
 ensure_router()
 st.title("Embeddings")
@@ -47,7 +48,7 @@ def gallery(rows: list[dict], ids: list[int], per_source: int = 24) -> None:
         images = torch.stack([from_data_uri(r["thumb"]) for r in pts[:per_source]])
         classes = ", ".join(sorted({r["class_name"] for r in pts}))
         shown = f" (first {per_source})" if len(pts) > per_source else ""
-        st.image(grid(images, ncol=8, min_tile=40), width="stretch",
+        st.image(tile_images(images, ncol=8, min_tile=40), width="stretch",
                  caption=f"{src}: {len(pts)} images{shown}; classes {classes}")
 
 

@@ -5,9 +5,9 @@ import streamlit as st
 
 from appkit import figures, labels_view, lib, runs_view, sweep_ui, ui
 from appkit.analysis import load_set
-from appkit.images import grid
 from appkit.paths import runs_root
 from appkit.router import ensure_router
+from distill_core.imageset import tile_images
 
 ensure_router()
 st.title("Soft labels")
@@ -106,7 +106,7 @@ def inspector() -> None:
         st.error(str(exc))
         return
     left, right = st.columns([1, 2])
-    left.image(grid(view.view[None], 1, min_tile=160), caption=f"view of image #{view.image_index} "
+    left.image(tile_images(view.view[None], 1, min_tile=160), caption=f"view of image #{view.image_index} "
                f"(class {art.info.class_names[view.image_label]}), label epoch {view.batch_epoch}, mix λ {view.lam:.2f}")
     fig = figures.topk_bars(view.probs, art.info.class_names, 5, f"top-5 of softmax(z/{temp:g})")
     ui.chart(fig, "sl-top5", where=right)
