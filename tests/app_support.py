@@ -61,12 +61,3 @@ def app_env(demo_root, monkeypatch) -> Path:
     """DISTILL_RUNS pointing at the demo runs for one test."""
     monkeypatch.setenv("DISTILL_RUNS", str(demo_root))
     return demo_root
-
-
-@pytest.fixture
-def empty_env(tmp_path, monkeypatch) -> Path:
-    """DISTILL_RUNS pointing at an empty runs folder."""
-    root = tmp_path / "runs"
-    root.mkdir()
-    monkeypatch.setenv("DISTILL_RUNS", str(root))
-    return root

@@ -1,7 +1,7 @@
 """Diversity page: the diversity table for several runs, per-class bars and heatmaps, space switch."""
 from __future__ import annotations
 
-from app_support import app_at, app_env, demo_root, empty_env  # noqa: F401
+from app_support import app_at, app_env, demo_root  # noqa: F401
 
 
 def test_diversity_table_has_one_row_per_chosen_run(app_env):
@@ -22,7 +22,7 @@ def test_switching_to_pixel_space_and_another_run(app_env):
     assert len(at.get("plotly_chart")) == 2
 
 
-def test_no_image_sets_offers_the_quick_start(empty_env):
+def test_no_image_sets_offers_the_quick_start(runs_root):
     at = app_at("pages/diversity.py")
     assert any("quick start" in i.value for i in at.info)
     assert not at.get("plotly_chart")
