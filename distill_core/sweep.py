@@ -152,14 +152,15 @@ def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float,
                                                          f"{cell.ratio:g}x seed {cell.seed}")
         start = time.time()
         try:
-            if cell.source not in images:
-                images[cell.source] = load_image_set(cfg.sources[cell.source])
+            if cell.source not in stores:  # a source whose loading failed is retried by its next cell
+                art = load_image_set(cfg.sources[cell.source])
                 label_dir = Path(run_dir) / f"labels-{cell.source}"
                 if read_status(label_dir).get("state") != "done":
                     rcfg = config_from_dict(RelabelConfig, {**cfg.relabel, "images": str(cfg.sources[cell.source]),
                                                             "teacher": cfg.teacher, "device": str(device)})
                     run_relabel(rcfg, label_dir, overwrite=True)
-                stores[cell.source] = load_store(label_dir, images[cell.source])
+                stores[cell.source] = load_store(label_dir, art)
+                images[cell.source] = art
             row = run_cell(cfg, cell, images[cell.source], stores[cell.source], test, device)
         except Cancelled:
             raise

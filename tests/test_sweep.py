@@ -1,5 +1,6 @@
 """Sweep: tidy rows per cell, a failed cell recorded without stopping, finished cells kept on resume."""
 import pytest
+import torch
 
 from distill_core.realimages import RealImagesConfig, run_realimages
 from distill_core.sweep import COLUMNS, RESULTS_FILE, SweepConfig, plan_cells, read_rows, run_sweep, summarise
@@ -50,3 +51,20 @@ def test_summarise_mean_and_std():
              "label_bytes": "5", "image_bytes": "7"} for a in (0.5, 0.7)]
     (s,) = summarise(rows + [dict(rows[0], status="failed")])
     assert s["n"] == 2 and s["accuracy_mean"] == pytest.approx(0.6) and s["accuracy_std"] == pytest.approx(0.1414, 1e-3)
+
+
+
+def test_a_source_whose_labels_fail_fails_each_of_its_cells_with_its_own_error(tmp_path, digits_teacher_dir):
+    """Relabeling fails (a teacher of another dataset): every cell of that source reports the real cause."""
+    from distill_core.data import DatasetInfo
+    from distill_core.imageset import ImageSetArtifact, save_image_set
+
+    info = DatasetInfo("other", 3, 1, 8, (0.5,), (0.25,), ("a", "b", "c"), flip=False)
+    save_image_set(tmp_path / "other", ImageSetArtifact(torch.rand(6, 1, 8, 8), torch.tensor([0, 0, 1, 1, 2, 2]),
+                                                        info, "random_real"))
+    cfg = SweepConfig(teacher=str(digits_teacher_dir), sources={"other": str(tmp_path / "other")}, ratios=(1, 4),
+                      rules=(), hard_labels=False, seeds=(0,), device="cpu", threads=1)
+    metrics = run_sweep(cfg, tmp_path / "sweep")
+    rows = read_rows(tmp_path / "sweep" / RESULTS_FILE)
+    assert metrics["failed"] == 2 and [r["status"] for r in rows] == ["failed", "failed"]
+    assert rows[0]["error"] == rows[1]["error"] and "KeyError" not in rows[1]["error"], rows[1]["error"]
