@@ -7,7 +7,8 @@ The analysed set is N Fashion-MNIST training images (N per row); the real refere
 images per class (5,000, the `analyse` default) for features, Fréchet and k-NN measures, and the
 whole 60,000-image training set for the pixel nearest-image search. Features come from
 --feature-model (a teacher run) or, without one, an untrained ConvNet-BN width 64 depth 3 (the same
-compute). A warm-up pass at 100 images runs before the timed rows. UMAP of 5,000 points is timed first in the process (numba JIT compile; numba's on-disk
+compute). A warm-up pass at 100 images runs before the timed rows. UMAP of 5,000 points is timed first in the process
+(numba JIT compile; numba's on-disk
 cache may shorten it after an earlier run) and then twice more. Embedding fits use 1 OpenMP thread
 (see embeddings.fit_2d). Prints a table and writes bench/results/analysis.json.
 """
@@ -23,10 +24,10 @@ from typing import Callable
 
 import torch
 
-from distill_core import diversity, embeddings, similarity
-from distill_core.analyse import real_subset
+from distill_core.analysis import diversity, embeddings, similarity
+from distill_core.analysis.features import extract_features, load_feature_model, wrap_model
+from distill_core.analysis.run import real_subset
 from distill_core.data import load_dataset
-from distill_core.features import extract_features, load_feature_model, wrap_model
 from distill_core.models import ModelSpec
 
 RESULTS = Path(__file__).resolve().parent / "results" / "analysis.json"
@@ -125,7 +126,8 @@ def print_table(report: dict, sizes: list[int]) -> None:
         print(f"| {name} | " + " | ".join(cell(rows.get((name, n))) for n in sizes) + " |")
     print("| CUDA | " + " | ".join("not available" for _ in sizes) + " |")
     u = report["umap_5000"]
-    print(f"\nUMAP 5,000 points: first call {u['first_call']['cpu_seconds']:.1f} CPU s ({u['first_call']['seconds']:.1f} wall), "
+    first = u["first_call"]
+    print(f"\nUMAP 5,000 points: first call {first['cpu_seconds']:.1f} CPU s ({first['seconds']:.1f} wall), "
           "later calls " + ", ".join(f"{c['cpu_seconds']:.1f} CPU s ({c['seconds']:.1f} wall)" for c in u["later_calls"]))
 
 

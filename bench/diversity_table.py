@@ -4,7 +4,8 @@
         --feature-model teacher=runs/digits-teacher --feature-model lenet=runs/digits-lenet [--real SPEC]
 
 For each --group TAG:IPC it analyses the runs runs/an-TAG-{sre2l,plusC,lpld,real}-ipcIPC (those that
-exist, or the folders given with --source TAG:IPC:KEY=path) together with each feature model, through the same `run_analyse` job as
+exist, or the folders given with --source TAG:IPC:KEY=path) together with each feature model,
+through the same `run_analyse` job as
 `python -m distill_core analyse` (tables land in runs/an-TAG-ipcIPC-analysis-NAME/), and prints one
 markdown table row per (group, feature model, run). Appends to bench/results/analysis_table.json.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from distill_core.analyse import AnalyseConfig, run_analyse
+from distill_core.analysis.run import AnalyseConfig, run_analyse
 
 RESULTS = Path(__file__).resolve().parent / "results" / "analysis_table.json"
 SOURCES = (("sre2l", "sre2l"), ("+C", "plusC"), ("lpld", "lpld"), ("random real", "real"))

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from distill_core import augment  # noqa: E402
 from distill_core.data import load_dataset  # noqa: E402
+from distill_core.labels.relabel import storage_estimate  # noqa: E402
 from distill_core.models import build_model  # noqa: E402
-from distill_core.relabel import storage_estimate  # noqa: E402
 
 SCALE = (0.25, 1.0)
 

@@ -11,7 +11,6 @@ cell is kept when the script is started again. Writes bench/results/sweep_fashio
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from distill_core.config import resolve_config  # noqa: E402
-from distill_core.realimages import RealImagesConfig, run_realimages  # noqa: E402
+from distill_core.labels.realimages import RealImagesConfig, run_realimages  # noqa: E402
+from distill_core.labels.sweep import SweepConfig, run_sweep, summarise  # noqa: E402
 from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
-from distill_core.sweep import SweepConfig, run_sweep, summarise  # noqa: E402
-from distill_core.synthesis_run import run_synthesize  # noqa: E402
-from distill_core.synthesize import SynthesisConfig  # noqa: E402
+from distill_core.synthesis.run import run_synthesize  # noqa: E402
+from distill_core.synthesis.synthesize import SynthesisConfig  # noqa: E402
 
 DATASET = "fashion-mnist:/work/shared/data/fashion-mnist"
 TEACHER = ROOT / "runs/fmnist-convnet-teacher"
@@ -89,7 +88,7 @@ def main() -> None:
 
 def table(ipc: int) -> str:
     """Markdown table (accuracy % mean +- std over seeds, n seeds) from a sweep's results.csv so far."""
-    from distill_core.sweep import read_rows
+    from distill_core.labels.sweep import read_rows
 
     rows = summarise([r for d in sorted(ROOT.glob(f"runs/fmnist-sweep-ipc{ipc}")) + sorted(
         ROOT.glob(f"runs/fmnist-sweep-ipc{ipc}-*")) for r in read_rows(d / "results.csv")])

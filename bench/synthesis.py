@@ -36,11 +36,11 @@ from pathlib import Path
 
 import torch
 
-from distill_core import bn_stats
 from distill_core.data import DatasetInfo, load_dataset
 from distill_core.models import ModelSpec
-from distill_core.synthesize import SynthesisConfig, choose_group_size, plan_units, synthesize
-from distill_core.teacher import load_teacher
+from distill_core.synthesis import bn_stats
+from distill_core.synthesis.synthesize import SynthesisConfig, choose_group_size, plan_units, synthesize
+from distill_core.teacher import check_teacher_sanity, load_teacher, teacher_dataset_spec
 
 MODES = ("cross_class", "loop", "grouped")
 BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "RTX 4090": 165e12}
@@ -90,7 +90,7 @@ def _child(conn, teacher_dir: str, cfg: SynthesisConfig, threads: int) -> None:
 def cpu_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, iterations: int, rounds: int,
              threads: int) -> list[dict]:
     model, spec, _ = load_teacher(teacher_dir, epoch)
-    data = load_dataset(bn_stats.teacher_dataset_spec(teacher_dir, spec.info))
+    data = load_dataset(teacher_dataset_spec(teacher_dir))
     bn_stats.load_or_compute_class_stats(teacher_dir, model, data, "exact", epoch)  # cached for the children
     classes = list(range(spec.info.num_classes))
     base = SynthesisConfig(teacher=teacher_dir, ipc=ipc, device="cpu")
@@ -109,9 +109,11 @@ def cpu_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, iteration
     rows = []
     for mode in MODES:
         speed = statistics.median(s[0] for s in samples[mode])
-        rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", teacher_epoch=epoch, device="cpu", amp="off", ipc=ipc, mode=mode,
+        rows.append(dict(dataset=name, model=f"{spec.name} {spec.args}", teacher_epoch=epoch, device="cpu", amp="off",
+                         ipc=ipc, mode=mode,
                          group_size=1 if mode == "loop" else group, images_per_pass=ipc * (1 if mode == "loop" else group),
-                         img_it_per_s=speed, peak_mib=max(s[1] for s in samples[mode]), samples=[s[0] for s in samples[mode]]))
+                         img_it_per_s=speed, peak_mib=max(s[1] for s in samples[mode]),
+                         samples=[s[0] for s in samples[mode]]))
     return _ratios(rows)
 
 
@@ -156,15 +158,15 @@ GRID = [dict(lr=lr, bn_weight=a, crop_scale=c) for lr in (0.1, 0.25) for a in (0
 
 def quality_rows(name: str, teacher_dir: str, epoch: int | None, ipc: int, seeds: list[int], threads: int,
                  ladder=LADDER, variants: list[dict] = ({},)) -> list[dict]:
-    from distill_core.hooks import BNInputCapture
     from distill_core.models import predict_logits
-    from distill_core.synthesize import group_bn_loss
+    from distill_core.synthesis.hooks import BNInputCapture
+    from distill_core.synthesis.synthesize import group_bn_loss
 
     torch.set_num_threads(threads)
     model, spec, _ = load_teacher(teacher_dir, epoch)
-    data = load_dataset(bn_stats.teacher_dataset_spec(teacher_dir, spec.info))
+    data = load_dataset(teacher_dataset_spec(teacher_dir))
     exact, _ = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, "exact", epoch)
-    teacher_acc = bn_stats.check_teacher_sanity(model, data, sample=len(data.test))
+    teacher_acc = check_teacher_sanity(model, data, sample=len(data.test))
     rows = []
     for (preset, mode), variant, seed in itertools.product(ladder, variants, seeds):
         stats = bn_stats.load_or_compute_class_stats(teacher_dir, model, data, mode, epoch)[0]

@@ -1,4 +1,9 @@
-"""distill_core: soft-label dataset distillation (SRe2L / class-wise LPLD, label-is-worth-a-thousand-images,
-learned soft labels). GPU-backed, CPU-capable; imports neither Streamlit nor Plotly."""
+"""distill_core: soft-label dataset distillation (SRe2L / class-wise LPLD; the random-real-images
+baseline of "A Label is Worth a Thousand Images"). GPU-backed, CPU-capable; imports neither
+Streamlit nor Plotly.
 
-__version__ = "0.1.0"
+Shared infrastructure lives at the root (config, data, models, augment, imageset, runs, jobs,
+device, distributed, teacher); each stage is a subpackage: `synthesis`, `labels`, `analysis`.
+"""
+
+__version__ = "0.2.0"

@@ -26,17 +26,17 @@ def _stages() -> dict[str, Stage]:
     stages: dict[str, Stage] = {
         "teacher": (TeacherConfig, run_teacher, "train a teacher on real data (squeeze), a checkpoint per epoch"),
     }
-    from .bn_stats import BNStatsConfig, run_bnstats
-    from .synthesis_run import run_synthesize
-    from .synthesize import SynthesisConfig
+    from .synthesis.bn_stats import BNStatsConfig, run_bnstats
+    from .synthesis.run import run_synthesize
+    from .synthesis.synthesize import SynthesisConfig
 
     stages["bnstats"] = (BNStatsConfig, run_bnstats, "class-conditional BN statistics of a teacher, saved beside it")
     stages["synthesize"] = (SynthesisConfig, run_synthesize,
                             "recover images by BN matching: sre2l | +C | lpld presets, class-wise or cross-class")
+    from .labels.realimages import RealImagesConfig, run_realimages
+    from .labels.relabel import RelabelConfig, run_relabel
+    from .labels.student import StudentConfig, run_student
     from .pipeline import PipelineConfig, run_pipeline
-    from .realimages import RealImagesConfig, run_realimages
-    from .relabel import RelabelConfig, run_relabel
-    from .student import StudentConfig, run_student
 
     stages["realimages"] = (RealImagesConfig, run_realimages, "random real images per class as an image run (baseline)")
     stages["relabel"] = (RelabelConfig, run_relabel, "FKD soft-label store: view parameters + teacher logits")
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_analyse_parser(sub: argparse._SubParsersAction) -> None:
     """`analyse` takes several runs and an output folder, so it has its own parser."""
-    from .analyse import AnalyseConfig
+    from .analysis.run import AnalyseConfig
 
     summary = "similarity, diversity against real data and embeddings of image-set runs, as CSV/JSON"
     p = sub.add_parser("analyse", help=summary, description=summary)
@@ -137,7 +137,7 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep_command(args: argparse.Namespace) -> int:
-    from .sweep import SweepConfig, run_sweep
+    from .labels.sweep import SweepConfig, run_sweep
 
     metrics = run_sweep(resolve_config(SweepConfig, args.spec), args.run_dir, resume=args.resume,
                         overwrite=args.overwrite)
@@ -146,7 +146,7 @@ def _sweep_command(args: argparse.Namespace) -> int:
 
 
 def _analyse_command(args: argparse.Namespace) -> int:
-    from .analyse import AnalyseConfig, run_analyse
+    from .analysis.run import AnalyseConfig, run_analyse
 
     names = {f.name for f in dataclasses.fields(AnalyseConfig)}
     cfg = resolve_config(AnalyseConfig, args.config, {k: v for k, v in vars(args).items() if k in names})

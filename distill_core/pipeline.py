@@ -113,10 +113,10 @@ def _run_child(name: str, job: Callable[..., dict], cfg, run_dir: Path, resume: 
 def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: the whole quick start into `run_dir` and its `NAME-*` children."""
     from . import jobs
-    from .realimages import RealImagesConfig, run_realimages
-    from .sweep import SweepConfig, run_sweep
-    from .synthesis_run import run_synthesize
-    from .synthesize import SynthesisConfig
+    from .labels.realimages import RealImagesConfig, run_realimages
+    from .labels.sweep import SweepConfig, run_sweep
+    from .synthesis.run import run_synthesize
+    from .synthesis.synthesize import SynthesisConfig
     from .teacher import TeacherConfig, run_teacher
 
     device = resolve_device(cfg.device)
@@ -155,8 +155,8 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
 
 def summary_metrics(children: dict[str, Path]) -> dict:
     """Child paths, the teacher's accuracy, the sweep's tidy summary and DD-Ranking per synthetic source."""
+    from .labels.student import dd_ranking
     from .runs import read_json
-    from .student import dd_ranking
 
     teacher_acc = read_json(children["teacher"] / "metrics.json", {}).get("test_acc")
     sweep = read_json(children["sweep"] / "metrics.json", {})

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from . import augment
 from .config import check_choices, check_finite, check_int, check_positive, knob
@@ -26,7 +27,8 @@ from .models import Classifier, ModelSpec, evaluate, load_checkpoint, save_check
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    dataset: str = knob("digits", "dataset spec: digits | fashion-mnist[:dir] | mnist | cifar10 | cifar100 | imagefolder:<dir>")
+    dataset: str = knob("digits", "dataset spec: digits | fashion-mnist[:dir] | mnist | cifar10 | cifar100 | "
+                                  "imagefolder:<dir>")
     model: str = knob("convnet", "registry model name (see `python -m distill_core models`)")
     model_args: dict = knob({}, "model arguments, e.g. {width: 64, depth: 3} for convnet")
     epochs: int = knob(30, "training epochs over the real training set; 30 for digits, 15 for Fashion-MNIST")
@@ -187,6 +189,56 @@ def load_teacher(run_dir: Path | str, epoch: int | None = None, device: torch.de
     elif not path.is_file():
         raise ValueError(f"{run_dir} has no checkpoint for epoch {epoch}; available: {list_epoch_checkpoints(run_dir)}")
     return load_checkpoint(path, device)
+
+
+# ---------------------------------------------------------------------------------------------
+# what every stage asks of a teacher run: its dataset, and whether it is near chance
+
+
+def teacher_dataset_spec(teacher_dir: Path | str) -> str:
+    """The dataset spec a teacher run was trained with (its config.yaml, which keeps a data path),
+    else the dataset name its checkpoint records."""
+    from .config import load_yaml
+
+    cfg_path = Path(teacher_dir) / "config.yaml"
+    if cfg_path.is_file():
+        spec = (load_yaml(cfg_path) or {}).get("dataset")
+        if spec:
+            return str(spec)
+    return load_teacher(teacher_dir)[1].info.name
+
+
+def near_chance_threshold(num_classes: int) -> float:
+    """Top-1 accuracy below which a teacher of K classes counts as near chance:
+    min(2 / K, chance + 0.25 (1 - chance)), 20% for K = 10. Such a teacher almost surely uses
+    another class order than the dataset, or the wrong data."""
+    chance = 1.0 / num_classes
+    return min(2.0 * chance, chance + 0.25 * (1 - chance))
+
+
+def near_chance_message(accuracy: float, num_classes: int, what: str) -> str:
+    return (f"the teacher classifies only {100 * accuracy:.1f}% of {what} correctly (chance "
+            f"{100 / num_classes:.1f}%, threshold {100 * near_chance_threshold(num_classes):.1f}%): its class "
+            "order or input data probably differ from the dataset's; check the teacher run and the dataset spec "
+            "before synthesising or relabeling")
+
+
+def check_teacher_sanity(
+    model: nn.Module, data: Dataset, sample: int = 2000, min_accuracy: float | None = None, seed: int = 0
+) -> float:
+    """Top-1 accuracy of `model` on up to `sample` random real test images; ValueError below
+    `near_chance_threshold` (or `min_accuracy` when given)."""
+    k = data.info.num_classes
+    threshold = near_chance_threshold(k) if min_accuracy is None else min_accuracy
+    n = len(data.test)
+    if n == 0:
+        raise ValueError(f"dataset {data.info.name} has no test images to check the teacher on")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(n, generator=g)[: min(sample, n)]
+    acc = evaluate(model, data.test.images[idx], data.test.labels[idx])
+    if acc < threshold:
+        raise ValueError(near_chance_message(acc, k, f"{len(idx)} real {data.info.name} test images"))
+    return acc
 
 
 def run_teacher(cfg: TeacherConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:

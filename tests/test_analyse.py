@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from distill_core import runs
-from distill_core.analyse import AnalyseConfig, analyse_sets, real_subset, run_analyse
+from distill_core.analysis.features import load_feature_model
+from distill_core.analysis.run import AnalyseConfig, analyse_sets, real_subset, run_analyse
 from distill_core.cli import main
 from distill_core.data import sample_per_class
-from distill_core.features import load_feature_model
 from distill_core.imageset import ImageSetArtifact, load_image_set, save_image_set
 
 

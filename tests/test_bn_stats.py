@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from distill_core import bn_stats
-from distill_core.hooks import BNInputCapture, count_hooks
 from distill_core.models import bn_layers
+from distill_core.synthesis import bn_stats
+from distill_core.synthesis.hooks import BNInputCapture, count_hooks
+from distill_core.teacher import check_teacher_sanity
 
 
 def _layer_inputs(model, x):
@@ -87,13 +88,13 @@ def test_sanity_check_catches_a_teacher_with_another_class_order(digits, digits_
     from distill_core.teacher import load_teacher
 
     model, _, _ = load_teacher(digits_teacher_dir)
-    assert bn_stats.check_teacher_sanity(model, digits) > 0.9
+    assert check_teacher_sanity(model, digits) > 0.9
     perm = torch.roll(torch.arange(10), 3)
     with torch.no_grad():
         model.head.weight.copy_(model.head.weight[perm])
         model.head.bias.copy_(model.head.bias[perm])
     with pytest.raises(ValueError, match="class order"):
-        bn_stats.check_teacher_sanity(model, digits)
+        check_teacher_sanity(model, digits)
 
 
 def test_bnstats_command_saves_beside_the_teacher_and_reports_bytes(digits_teacher_dir, tmp_path, capsys):

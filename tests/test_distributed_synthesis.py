@@ -11,8 +11,8 @@ import torch
 from distill_core import runs
 from distill_core.distributed import Shard, shard_from_env
 from distill_core.imageset import load_image_set
-from distill_core.synthesis_run import load_partials, run_synthesize
-from distill_core.synthesize import SynthesisConfig
+from distill_core.synthesis.run import load_partials, run_synthesize
+from distill_core.synthesis.synthesize import SynthesisConfig
 
 
 def _free_port() -> int:

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from distill_core.diversity import diversity, frechet_distance, knn_radii, nearest, nearest_real, prdc
+from distill_core.analysis.diversity import diversity, frechet_distance, knn_radii, nearest, nearest_real, prdc
 
 
 def _gen(seed):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from distill_core.embeddings import EmbedSource, allocate, embed, thumbnail_uri
+from distill_core.analysis.embeddings import EmbedSource, allocate, embed, thumbnail_uri
 
 
 def _source(name, n, dim=6, seed=0, size=8, channels=1):

@@ -1,8 +1,14 @@
 import pytest
 import torch
 
-from distill_core.features import (
-    cached_features, capture_output, extract_features, feature_key, list_layers, load_feature_model, wrap_model,
+from distill_core.analysis.features import (
+    cached_features,
+    capture_output,
+    extract_features,
+    feature_key,
+    list_layers,
+    load_feature_model,
+    wrap_model,
 )
 
 

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
+from distill_core.labels.prune import kept_count, list_strategies, prune, ratio_from_factor, score_confidence
+from distill_core.labels.relabel import RelabelConfig, relabel
 from distill_core.models import build_model
-from distill_core.prune import kept_count, list_strategies, prune, ratio_from_factor, score_confidence
-from distill_core.relabel import RelabelConfig, relabel
 
 
 @pytest.fixture(scope="module")

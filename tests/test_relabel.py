@@ -6,9 +6,17 @@ import torch
 
 from distill_core.data import DatasetInfo
 from distill_core.imageset import ImageSetArtifact, load_image_set
-from distill_core.realimages import RealImagesConfig, random_real_images, run_realimages
-from distill_core.relabel import (RelabelConfig, label_bytes, load_checked_teacher, load_store, paper_label_bytes,
-                                  replay_batch, run_relabel, storage_estimate)
+from distill_core.labels.realimages import RealImagesConfig, random_real_images, run_realimages
+from distill_core.labels.relabel import (
+    RelabelConfig,
+    label_bytes,
+    load_checked_teacher,
+    load_store,
+    paper_label_bytes,
+    replay_batch,
+    run_relabel,
+    storage_estimate,
+)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from distill_core.similarity import class_similarity, cosine_matrix, mean_off_diagonal
+from distill_core.analysis.similarity import class_similarity, cosine_matrix, mean_off_diagonal
 
 
 def test_identical_images_have_similarity_one():

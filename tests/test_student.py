@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from distill_core.device import make_generator
-from distill_core.prune import prune
-from distill_core.realimages import RealImagesConfig, random_real_images
-from distill_core.relabel import RelabelConfig, relabel
-from distill_core.student import StudentConfig, dd_ranking, kd_loss, soft_batches, train_student
+from distill_core.labels.prune import prune
+from distill_core.labels.realimages import RealImagesConfig, random_real_images
+from distill_core.labels.relabel import RelabelConfig, relabel
+from distill_core.labels.student import StudentConfig, dd_ranking, kd_loss, soft_batches, train_student
 
 
 @pytest.fixture(autouse=True)

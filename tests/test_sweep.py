@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from distill_core.realimages import RealImagesConfig, run_realimages
-from distill_core.sweep import COLUMNS, RESULTS_FILE, SweepConfig, plan_cells, read_rows, run_sweep, summarise
+from distill_core.labels.realimages import RealImagesConfig, run_realimages
+from distill_core.labels.sweep import COLUMNS, RESULTS_FILE, SweepConfig, plan_cells, read_rows, run_sweep, summarise
 
 
 def _config(images, teacher, seeds=(0,)):

@@ -3,11 +3,13 @@ import shutil
 import pytest
 import torch
 
-from distill_core import bn_stats, runs, synthesize as syn
+from distill_core import runs
 from distill_core.imageset import load_image_set
 from distill_core.models import predict_logits
-from distill_core.synthesis_run import run_synthesize
-from distill_core.synthesize import SynthesisConfig
+from distill_core.synthesis import bn_stats
+from distill_core.synthesis import synthesize as syn
+from distill_core.synthesis.run import run_synthesize
+from distill_core.synthesis.synthesize import SynthesisConfig
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ from typing import Callable
 
 import torch
 
+from ..config import check_choices, check_int, check_positive, knob
+from ..data import ImageSet, load_dataset
+from ..imageset import ImageSetArtifact, load_image_set
 from . import diversity, embeddings, similarity
-from .config import check_choices, check_int, check_positive, knob
-from .data import ImageSet, load_dataset
 from .features import POOLS, FeatureModel, cached_features, load_feature_model
-from .imageset import ImageSetArtifact, load_image_set
 
 EMBEDDINGS = ("none",) + embeddings.METHODS
 
@@ -37,7 +37,8 @@ class AnalyseConfig:
     feature_model: str = knob("", "teacher run folder or checkpoint giving features; '' = the first run's teacher")
     layer: str = knob("", "module to read features from (a forward hook); '' = the penultimate features()")
     pool: str = knob("avg", "reduce a 4-D layer output: avg (global average) | flatten", choices=POOLS)
-    real: str = knob("", "dataset spec of the real images; '' = the runs' dataset (path from the feature model's run config)")
+    real: str = knob("", "dataset spec of the real images; '' = the runs' dataset "
+                         "(path from the feature model's run config)")
     k: int = knob(diversity.DEFAULT_K, "neighbours for precision/recall/density/coverage (Naeem et al. use 5)")
     max_real_per_class: int = knob(500, "real training images per class compared against (random subset)")
     embedding: str = knob("pca", "2-D projection: pca (instant) | tsne | umap | none", choices=EMBEDDINGS)
@@ -155,14 +156,18 @@ def analyse_sets(sets: dict[str, ImageSetArtifact], real: ImageSet, fm: FeatureM
         feats = cached_features(fm, art.images, (cache_dirs or {}).get(name), cfg.layer, cfg.pool, images_sha=art.checksum)
         feats_by_run[name] = feats
         row, pc, nr, mats, notes = _run_rows(name, art, feats, ref, cfg)
-        out["summary"].append(row); out["per_class"] += pc; out["nearest"] += nr; out["notes"] += notes
+        out["summary"].append(row)
+        out["per_class"] += pc
+        out["nearest"] += nr
+        out["notes"] += notes
         matrices[name] = mats
     emb = None
     if cfg.embedding != "none":
         on_progress(0.85, f"{cfg.embedding} embedding")
         info = next(iter(sets.values())).info
         sources = [embeddings.EmbedSource("real", real_feats, real_sub.labels, real_sub_float, info.class_names)]
-        sources += [embeddings.EmbedSource(n, feats_by_run[n], a.labels, a.images, a.info.class_names) for n, a in sets.items()]
+        sources += [embeddings.EmbedSource(n, feats_by_run[n], a.labels, a.images, a.info.class_names)
+                    for n, a in sets.items()]
         emb = embeddings.embed(sources, cfg.embedding, cfg.seed, max_points=cfg.max_points, cache_dir=real_cache,
                                features_from_one_model=True, thumbnails=cfg.thumbnails,
                                threads=cfg.embedding_threads or None)
@@ -203,7 +208,7 @@ def _csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
 
 def write_tables(analysis: Analysis, out: Path) -> list[str]:
     """Write the analysis as CSV/JSON files into `out` (atomically); returns the file names."""
-    from .runs import write_json_atomic, write_text_atomic
+    from ..runs import write_json_atomic, write_text_atomic
 
     out = Path(out)
     files = {
@@ -215,7 +220,8 @@ def write_tables(analysis: Analysis, out: Path) -> list[str]:
         write_text_atomic(out / name, text)
     write_json_atomic(out / "summary.json", {"info": analysis.info, "summary": analysis.summary,
                                              "notes": analysis.notes})
-    mats = {run: {space: {str(c): m.double().round(decimals=4).tolist() for c, m in by_class.items()} for space, by_class in spaces.items()}
+    mats = {run: {space: {str(c): m.double().round(decimals=4).tolist() for c, m in by_class.items()}
+                  for space, by_class in spaces.items()}
             for run, spaces in analysis.matrices.items()}
     write_json_atomic(out / "similarity_matrices.json", mats)
     names = [*files, "summary.json", "similarity_matrices.json"]
@@ -264,8 +270,8 @@ def resolve_inputs(cfg: AnalyseConfig, device: torch.device) -> tuple[dict, Feat
 def _real_spec(sets: dict[str, ImageSetArtifact], fm_path: Path) -> str:
     """The runs' dataset spec: one a run recorded (random-real runs do), else the feature model run's
     training spec when it is the same dataset (it carries the data path), else the dataset's name."""
-    from .config import load_yaml
-    from .data import parse_spec
+    from ..config import load_yaml
+    from ..data import parse_spec
 
     name = next(iter(sets.values())).info.name
     cfg_file = fm_path / "config.yaml" if fm_path.is_dir() else None
@@ -274,11 +280,24 @@ def _real_spec(sets: dict[str, ImageSetArtifact], fm_path: Path) -> str:
     return next((c for c in candidates if c and parse_spec(c)[0] == name), name)
 
 
+def analyse_runs(cfg: AnalyseConfig, device: torch.device | str, real_cache: Path,
+                 on_progress: Callable[[float, str], None] = lambda p, m: None) -> Analysis:
+    """Analyse the image-set runs of `cfg`: resolve them, their feature model and their real data, then
+    `analyse_sets`. Features and embeddings are cached in each run's `analysis/` folder and the real
+    images' in `real_cache`; the CLI job and the app both call this, so they report the same numbers."""
+    sets, fm, real_spec = resolve_inputs(cfg, device)
+    real = load_dataset(real_spec).train
+    caches = {n: Path(r) / "analysis" for n, r in zip(sets, cfg.runs)}
+    analysis = analyse_sets(sets, real, fm, cfg, caches, Path(real_cache), on_progress)
+    analysis.info["real"] = real_spec
+    return analysis
+
+
 def run_analyse(cfg: AnalyseConfig, out_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: analyse `cfg.runs` into `out_dir` (tables + caches). Re-running refreshes the tables in place
     and keeps the feature and embedding caches; a folder of another stage is refused."""
-    from . import jobs, runs
-    from .device import resolve_device
+    from .. import jobs, runs
+    from ..device import resolve_device
 
     out_dir = Path(out_dir)
     stage = runs.read_json(out_dir / "provenance.json", {}).get("stage") if out_dir.is_dir() else None
@@ -290,13 +309,9 @@ def run_analyse(cfg: AnalyseConfig, out_dir: Path, resume: bool = False, overwri
     device = resolve_device(cfg.device)
 
     def body(ctx: jobs.JobContext) -> dict:
-        sets, fm, real_spec = resolve_inputs(cfg, device)
-        real = load_dataset(real_spec).train
-        caches = {n: Path(r) / "analysis" for n, r in zip(sets, cfg.runs)}
-        analysis = analyse_sets(sets, real, fm, cfg, caches, ctx.run_dir / "cache", ctx.report)
-        analysis.info["real"] = real_spec
+        analysis = analyse_runs(cfg, device, ctx.run_dir / "cache", ctx.report)
         files = write_tables(analysis, ctx.run_dir)
-        return {"runs": list(sets), "files": files, "info": analysis.info, "summary": analysis.summary,
+        return {"runs": list(analysis.matrices), "files": files, "info": analysis.info, "summary": analysis.summary,
                 "notes": analysis.notes}
 
     return jobs.run_stage("analyse", cfg, out_dir, body, device, cfg.seed, resume or (existing and not overwrite),

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .runs import load_tensors, save_tensors
+from ..runs import load_tensors, save_tensors
 
 METHODS = ("pca", "tsne", "umap")
 DEFAULT_MAX_POINTS = 10_000

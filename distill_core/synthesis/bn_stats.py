@@ -27,11 +27,11 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from .config import check_choices, check_int, knob
-from .data import Dataset, DatasetInfo, load_dataset
+from ..config import check_choices, check_int, knob
+from ..data import Dataset, DatasetInfo, load_dataset
+from ..models import bn_layers
+from ..runs import load_tensors, save_tensors
 from .hooks import BNInputCapture
-from .models import bn_layers, evaluate
-from .runs import load_tensors, save_tensors
 
 SCHEMA = "distill_core.bn_stats/1"
 MODES = ("exact", "ema")
@@ -182,7 +182,7 @@ def _exact_pass(model: nn.Module, cap: BNInputCapture, images: torch.Tensor, lab
 def _ema_passes(model: nn.Module, cap: BNInputCapture, images: torch.Tensor, labels: torch.Tensor, k: int,
                 batch_size: int, generator: torch.Generator, info: DatasetInfo, momentum: float, epochs: int,
                 on_progress: ProgressFn) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    from .teacher import augment_batch
+    from ..teacher import augment_batch
 
     device = next(model.parameters()).device
     means: list[torch.Tensor] = []
@@ -249,18 +249,6 @@ def load_bn_stats(path: Path | str) -> tuple[BNStatistics, dict]:
     return stats, meta
 
 
-def teacher_dataset_spec(teacher_dir: Path | str, info: DatasetInfo) -> str:
-    """The dataset spec the teacher was trained with (its config.yaml), else the dataset's name."""
-    import yaml
-
-    cfg_path = Path(teacher_dir) / "config.yaml"
-    if cfg_path.is_file():
-        spec = (yaml.safe_load(cfg_path.read_text()) or {}).get("dataset")
-        if spec:
-            return str(spec)
-    return info.name
-
-
 def load_or_compute_class_stats(
     teacher_dir: Path | str,
     model: nn.Module,
@@ -293,42 +281,13 @@ def load_or_compute_class_stats(
         )
     if data is None:
         raise ValueError(f"{path} is missing: pass the training data to compute class statistics")
-    from .device import make_generator
+    from ..device import make_generator
 
     device = next(model.parameters()).device
     stats = compute_class_stats(model, data.train.images, data.train.labels, data.info.num_classes, mode,
                                 batch_size, make_generator(seed, device), data.info, on_progress=on_progress)
     save_bn_stats(path, stats, fingerprint=fingerprint, dataset=data.info.name, teacher_epoch=epoch)
     return stats, path
-
-
-# ---------------------------------------------------------------------------------------------
-# class-order sanity check (the commonest failed reproduction in this family)
-
-
-def check_teacher_sanity(
-    model: nn.Module, data: Dataset, sample: int = 2000, min_accuracy: float | None = None, seed: int = 0
-) -> float:
-    """Top-1 accuracy of `model` on up to `sample` random real test images; ValueError near chance.
-
-    The default threshold is min(2 / K, chance + 0.25 (1 - chance)) for K classes (20% for K = 10):
-    a teacher below it almost surely uses another class order than the dataset, or the wrong data.
-    """
-    k = data.info.num_classes
-    threshold = min(2.0 / k, 1.0 / k + 0.25 * (1 - 1.0 / k)) if min_accuracy is None else min_accuracy
-    n = len(data.test)
-    if n == 0:
-        raise ValueError(f"dataset {data.info.name} has no test images to check the teacher on")
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(n, generator=g)[: min(sample, n)]
-    acc = evaluate(model, data.test.images[idx], data.test.labels[idx])
-    if acc < threshold:
-        raise ValueError(
-            f"the teacher classifies only {100 * acc:.1f}% of {len(idx)} real {data.info.name} test images correctly "
-            f"(chance {100 / k:.1f}%, threshold {100 * threshold:.1f}%): its class order or input data probably differ "
-            "from the dataset's; check the teacher run and the dataset spec before synthesising or relabeling"
-        )
-    return acc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,9 +315,9 @@ class BNStatsConfig:
 
 def run_bnstats(cfg: BNStatsConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: compute class statistics beside the teacher run; the job record goes to `run_dir`."""
-    from . import jobs
-    from .device import resolve_device
-    from .teacher import load_teacher
+    from .. import jobs
+    from ..device import resolve_device
+    from ..teacher import check_teacher_sanity, load_teacher, teacher_dataset_spec
 
     if not cfg.teacher:
         raise ValueError("teacher must name a teacher run folder, e.g. --teacher runs/digits-teacher")
@@ -366,7 +325,7 @@ def run_bnstats(cfg: BNStatsConfig, run_dir: Path, resume: bool = False, overwri
 
     def body(ctx: jobs.JobContext) -> dict:
         model, spec, _ = load_teacher(cfg.teacher, cfg.teacher_epoch, device)
-        data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher, spec.info))
+        data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher))
         check_teacher_sanity(model, data)
         stats, path = load_or_compute_class_stats(cfg.teacher, model, data, cfg.mode, cfg.teacher_epoch, True,
                                                   cfg.seed, cfg.batch_size, ctx.report)

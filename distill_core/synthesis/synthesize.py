@@ -38,11 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import augment
+from .. import augment
+from ..config import check_choices, check_int, check_positive, check_range, knob
+from ..data import DatasetInfo, ImageSet
+from ..device import AMP_MODES, autocast
 from .bn_stats import BNStatistics
-from .config import check_choices, check_int, check_positive, check_range, knob
-from .data import DatasetInfo, ImageSet
-from .device import AMP_MODES, autocast
 from .hooks import BNInputCapture
 
 PRESETS: dict[str, tuple[str, str] | None] = {

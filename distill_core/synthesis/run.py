@@ -17,15 +17,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import distributed, jobs
-from .bn_stats import BNStatistics, check_teacher_sanity, global_stats, load_or_compute_class_stats, teacher_dataset_spec
-from .data import DatasetInfo, load_dataset
-from .device import make_generator, resolve_device
-from .imageset import ImageSetArtifact, save_image_set, tile_images
-from .models import predict_logits
-from .runs import load_tensors, save_tensors, write_bytes_atomic, write_text_atomic
+from .. import distributed, jobs
+from ..data import DatasetInfo, load_dataset
+from ..device import make_generator, resolve_device
+from ..imageset import ImageSetArtifact, save_image_set, tile_images
+from ..models import predict_logits
+from ..runs import load_tensors, save_tensors, write_bytes_atomic, write_text_atomic
+from ..teacher import check_teacher_sanity, load_teacher, teacher_dataset_spec
+from .bn_stats import BNStatistics, global_stats, load_or_compute_class_stats
 from .synthesize import SynthesisConfig, SynthesisResult, UnitResult, assemble, plan_units, synthesize
-from .teacher import load_teacher
 
 PARTIAL_DIR = "partial"
 UNIT_SCHEMA = "distill_core.synthesis_unit/1"
@@ -60,7 +60,7 @@ def _job_body(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Sha
     model, spec, _ = load_teacher(cfg.teacher, cfg.teacher_epoch, ctx.device)
     data = None
     if shard.is_main or cfg.init == "real":
-        data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher, spec.info))
+        data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher))
         if data.info.num_classes != spec.info.num_classes:
             raise ValueError(f"dataset {data.info.name} has {data.info.num_classes} classes but the teacher "
                              f"{spec.info.num_classes}; pass the teacher's dataset")

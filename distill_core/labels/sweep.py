@@ -21,12 +21,13 @@ from typing import Callable
 
 import torch
 
-from .config import check_int, config_from_dict, knob
-from .device import make_generator, resolve_device
-from .jobs import Cancelled
+from ..config import check_int, config_from_dict, knob
+from ..device import make_generator, resolve_device
+from ..jobs import Cancelled
+from ..teacher import teacher_dataset_spec
 from .prune import list_strategies, ratio_from_factor
 from .relabel import RelabelConfig, run_relabel
-from .student import StudentConfig, dataset_spec_of, image_bytes, pruned_labels, train_student
+from .student import StudentConfig, image_bytes, pruned_labels, train_student
 
 COLUMNS = ("source", "method", "ipc", "strategy", "ratio", "compression", "kept_batches", "label_bytes",
            "image_bytes", "seed", "accuracy", "status", "error", "seconds")
@@ -101,7 +102,7 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    from .runs import write_text_atomic
+    from ..runs import write_text_atomic
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
@@ -134,12 +135,12 @@ def run_cell(cfg: SweepConfig, cell: Cell, art, store, test, device) -> dict:
 
 def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float, str], None]) -> list[dict]:
     """Relabel each source (resumable), then run every cell not yet finished; returns all rows."""
-    from .data import ImageSet, load_dataset
-    from .imageset import load_image_set
+    from ..data import ImageSet, load_dataset
+    from ..imageset import load_image_set
+    from ..runs import read_status
     from .relabel import load_store
-    from .runs import read_status
 
-    test = load_dataset(cfg.dataset or dataset_spec_of(cfg.teacher)).test
+    test = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher)).test
     if cfg.test_limit:
         test = ImageSet(test.images[: cfg.test_limit], test.labels[: cfg.test_limit])
     path = Path(run_dir) / RESULTS_FILE
@@ -192,7 +193,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 def run_sweep(cfg: SweepConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: run the grid into `run_dir` (results.csv + metrics.json with the summary)."""
-    from . import jobs
+    from .. import jobs
 
     device = resolve_device(cfg.device)
     if cfg.threads:

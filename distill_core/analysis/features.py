@@ -21,9 +21,9 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .imageset import images_checksum
-from .models import Classifier, ModelSpec, load_checkpoint
-from .runs import load_tensors, save_tensors
+from ..imageset import images_checksum
+from ..models import Classifier, ModelSpec, load_checkpoint
+from ..runs import load_tensors, save_tensors
 
 PENULTIMATE = ""  # layer name meaning model.features(x)
 POOLS = ("avg", "flatten")
@@ -62,7 +62,7 @@ def load_feature_model(path: Path | str, epoch: int | None = None, device: torch
     """Load a feature model from a teacher-style run folder (its final or given epoch) or a checkpoint file."""
     path = Path(path)
     if path.is_dir():
-        from .teacher import load_teacher
+        from ..teacher import load_teacher
 
         model, spec, _ = load_teacher(path, epoch=epoch, device=device)
     elif path.is_file():

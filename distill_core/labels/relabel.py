@@ -25,10 +25,10 @@ from typing import Callable
 
 import torch
 
-from . import augment
-from .config import check_choices, check_int, check_positive, check_range, knob
-from .device import AMP_MODES, autocast, make_generator, resolve_device
-from .imageset import ImageSetArtifact, load_image_set
+from .. import augment
+from ..config import check_choices, check_int, check_positive, check_range, knob
+from ..device import AMP_MODES, autocast, make_generator, resolve_device
+from ..imageset import ImageSetArtifact, load_image_set
 
 SCHEMA = "distill_core.labels/1"
 PARAMS_FILE = "label_params.pt"
@@ -91,7 +91,8 @@ class RelabelConfig:
     teacher_epoch: int = knob(0, "teacher checkpoint epoch (an expert epoch); 0 = the final teacher")
     epochs: int = knob(300, "label epochs E (one view per image per epoch); 300 as in SRe2L/LPLD, 20-100 on CPU")
     batch_size: int = knob(128, "views per stored batch B (CutMix/Mixup partners come from one batch); 128 as LPLD")
-    crop_scale: tuple[float, float] = knob((0.08, 1.0), "random-resized-crop area range; (0.08, 1) as SRe2L, (0.25, 1) for 8-28 px images")
+    crop_scale: tuple[float, float] = knob((0.08, 1.0), "random-resized-crop area range; (0.08, 1) as SRe2L, "
+                                           "(0.25, 1) for 8-28 px images")
     mix: str = knob("cutmix", "batch-level mixing of views", choices=augment.MIX_KINDS)
     mix_alpha: float = knob(1.0, "Beta(alpha, alpha) of the mixing lambda; 1.0 = uniform")
     value_dtype: str = knob("fp16", "precision of stored logits: fp16 (as the paper) or fp32", choices=tuple(VALUE_DTYPES))
@@ -282,7 +283,7 @@ def replay_batch(store: LabelStore, images: torch.Tensor, batch: int) -> tuple[t
 
 def save_store(run_dir: Path, store: LabelStore) -> int:
     """Write the store's two tensor files into `run_dir` atomically; returns their bytes on disk."""
-    from .runs import save_tensors
+    from ..runs import save_tensors
 
     run_dir = Path(run_dir)
     header = {"schema": SCHEMA, "checksum": store.checksum, "num_images": store.num_images,
@@ -302,7 +303,7 @@ def disk_bytes(run_dir: Path) -> int:
 
 def load_store(run_dir: Path | str, images: ImageSetArtifact | None = None) -> LabelStore:
     """Read a label store; with `images`, refuse a store made for other images (checksum)."""
-    from .runs import load_tensors
+    from ..runs import load_tensors
 
     run_dir = Path(run_dir)
     if not (run_dir / PARAMS_FILE).is_file():
@@ -333,22 +334,21 @@ def check_store_matches(store: LabelStore, images: ImageSetArtifact) -> None:
 
 def load_checked_teacher(run_dir: str | Path, epoch: int, info, device: torch.device):
     """Teacher model for images of dataset `info`; refuses a class-count mismatch or a near-chance teacher."""
-    from .teacher import load_teacher
+    from ..teacher import load_teacher, near_chance_message, near_chance_threshold
 
     model, spec, ckpt = load_teacher(run_dir, epoch or None, device)
     if spec.info.num_classes != info.num_classes:
         raise ValueError(f"teacher {run_dir} predicts {spec.info.num_classes} classes but the images have "
                          f"{info.num_classes}; use a teacher trained on {info.name}")
     acc = ckpt.get("test_acc")
-    if isinstance(acc, float) and acc < 1.5 / info.num_classes:
-        raise ValueError(f"teacher {run_dir} is near chance on the real test set (top-1 {acc:.3f}); check its "
-                         "class order and training before relabeling")
+    if isinstance(acc, float) and acc < near_chance_threshold(info.num_classes):
+        raise ValueError(f"teacher {run_dir}: " + near_chance_message(acc, info.num_classes, "its real test images"))
     return model, spec, ckpt
 
 
 def run_relabel(cfg: RelabelConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: relabel an image run with a teacher run into `run_dir` (label_params.pt + label_logits.pt)."""
-    from . import jobs
+    from .. import jobs
 
     if not cfg.images or not cfg.teacher:
         raise ValueError("relabel needs --images (an image run) and --teacher (a teacher run)")

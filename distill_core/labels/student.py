@@ -16,15 +16,15 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from . import augment
-from .config import check_choices, check_int, check_positive, check_range, knob
-from .data import ImageSet
-from .device import AMP_MODES, autocast, make_generator, resolve_device
-from .imageset import ImageSetArtifact
-from .models import Classifier, ModelSpec, evaluate
+from .. import augment
+from ..config import check_choices, check_int, check_positive, check_range, knob
+from ..data import ImageSet
+from ..device import AMP_MODES, autocast, make_generator, resolve_device
+from ..imageset import ImageSetArtifact
+from ..models import Classifier, ModelSpec, evaluate
+from ..teacher import lr_at, make_optimizer, teacher_dataset_spec
 from .prune import PrunePlan, list_strategies
-from .relabel import LabelStore, VALUE_DTYPES, replay_batch
-from .teacher import lr_at, make_optimizer
+from .relabel import VALUE_DTYPES, LabelStore, replay_batch
 
 
 @dataclass(frozen=True)
@@ -200,16 +200,6 @@ def dd_ranking(real_hard: float, syn_hard: float, syn_soft: float, random_soft: 
 # job
 
 
-def dataset_spec_of(teacher_run: str | Path) -> str:
-    """The dataset spec a teacher run was trained on (from its config.yaml)."""
-    from .config import load_yaml
-
-    path = Path(teacher_run) / "config.yaml"
-    if not path.is_file():
-        raise ValueError(f"{teacher_run} is not a teacher run (no config.yaml); give --dataset instead")
-    return str(load_yaml(path)["dataset"])
-
-
 def pruned_labels(cfg: StudentConfig, images: ImageSetArtifact, store: LabelStore) -> tuple[LabelStore, PrunePlan]:
     """Apply the config's pruning strategy, ratio and storage reductions to `store` (seeded by cfg.seed)."""
     from .prune import prune
@@ -226,9 +216,9 @@ def image_bytes(images: ImageSetArtifact) -> int:
 
 def run_student(cfg: StudentConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: train and evaluate a student; metrics hold accuracy, label bytes and compression."""
-    from . import jobs, runs
-    from .data import load_dataset
-    from .imageset import load_image_set
+    from .. import jobs, runs
+    from ..data import load_dataset
+    from ..imageset import load_image_set
     from .relabel import load_store
 
     if not cfg.images:
@@ -239,7 +229,7 @@ def run_student(cfg: StudentConfig, run_dir: Path, resume: bool = False, overwri
 
     def body(ctx: jobs.JobContext) -> dict:
         art = load_image_set(cfg.images)
-        test = load_dataset(cfg.dataset or dataset_spec_of(cfg.teacher)).test
+        test = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher)).test
         store = plan = None
         if cfg.labels:
             store, plan = pruned_labels(cfg, art, load_store(cfg.labels, art))

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from .config import check_int, knob
-from .data import Dataset, load_dataset
-from .device import make_generator
-from .imageset import ImageSetArtifact, save_image_set
+from ..config import check_int, knob
+from ..data import Dataset, load_dataset
+from ..device import make_generator
+from ..imageset import ImageSetArtifact, save_image_set
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def random_real_images(cfg: RealImagesConfig, data: Dataset) -> ImageSetArtifact
 
 def run_realimages(cfg: RealImagesConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: write a random-real image run into `run_dir`."""
-    from . import jobs
+    from .. import jobs
 
     def body(ctx: jobs.JobContext) -> dict:
         data = load_dataset(cfg.dataset)

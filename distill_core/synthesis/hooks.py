@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .models import bn_layers
+from ..models import bn_layers
 
 
 class BNInputCapture:

@@ -1,0 +1,14 @@
+"""Synthesis: make the images of a distilled set.
+
+BatchNorm-matching recovery (SRe2L, Yin et al. 2023; class-wise LPLD, Xiao & He, NeurIPS 2024):
+optimise pixels X_c so that, for class c,
+    CE(f(A(X_c)), c) + α · Σ_l w_l (‖μ_l(A(X_c)) − μ_{l,c}‖₂ + ‖σ²_l(A(X_c)) − σ²_{l,c}‖₂),
+with cross-class batches and the teacher's global running statistics (sre2l), class-wise batches
+(+C) or class-conditional statistics (lpld). The ablation ladder is the `preset` config value.
+
+Modules: `bn_stats` (class-conditional BN statistics, exact or the reference EMA), `hooks`
+(BN-input capture), `synthesize` (the loss and the optimisation, one entry function
+`synthesize(cfg, model, stats, ...)`), `run` (the run-folder job `run_synthesize`, sharded over
+torchrun ranks). Output: an image-set artifact (`distill_core.imageset`) that the label and
+analysis stages read.
+"""
