@@ -8,17 +8,17 @@ style.apply()
 
 PAGES = {
     "Start": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/data_teacher.py", title="Data & teacher", icon=":material/school:"),
-        st.Page("pages/synthesize.py", title="Synthesize", icon=":material/auto_awesome:"),
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/data_teacher.py", title="Data & teacher", icon=":material/school:"),
+        st.Page("app_pages/synthesize.py", title="Synthesize", icon=":material/auto_awesome:"),
     ],
     "Analyse": [
-        st.Page("pages/diversity.py", title="Diversity", icon=":material/grid_view:"),
-        st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
-        st.Page("pages/soft_labels.py", title="Soft labels", icon=":material/label:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/diversity.py", title="Diversity", icon=":material/grid_view:"),
+        st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
+        st.Page("app_pages/soft_labels.py", title="Soft labels", icon=":material/label:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
-    "Share": [st.Page("pages/export.py", title="Export", icon=":material/ios_share:")],
+    "Share": [st.Page("app_pages/export.py", title="Export", icon=":material/ios_share:")],
 }
 
 st.navigation(PAGES).run()

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, lib, runs_view, sweep_ui, ui
+from appkit import figures, runs_view, sweep_ui, ui
 from appkit.analysis import analyse_runs, load_set
 from appkit.images import class_grid
 from appkit.paths import runs_root
-from appkit.router import ensure_router
 from distill_core import runs
 
-ensure_router()
 st.title("Compare")
 st.caption("Two runs side by side: their images per class, within-class similarity, accuracy against label "
            "compression, and what differs in their configs.")
@@ -29,7 +27,7 @@ def pick() -> tuple[str, str] | None:
     if len(found) < 2:
         st.info("Compare needs two image-set runs. The quick start on **Home** makes SRe2L, LPLD and random-real "
                 "sets on digits in about a minute.")
-        st.page_link("pages/home.py", label="Go to the quick start", icon=":material/rocket_launch:")
+        st.page_link("app_pages/home.py", label="Go to the quick start", icon=":material/rocket_launch:")
         return None
     names = [r.name for r in found]
     a, b = _default_pair(found)
@@ -88,10 +86,7 @@ if pair:
     st.subheader("Images, one row per class")
     grids(a, b)
     st.subheader("Within-class similarity")
-    if lib.module("analyse") is None:
-        st.info(lib.missing_message("analyse"))
-    else:
-        similarity(a, b)
+    similarity(a, b)
     st.subheader("Accuracy vs label compression")
     accuracy(a, b)
     st.subheader("Config differences")

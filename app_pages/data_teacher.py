@@ -11,13 +11,11 @@ from appkit import figures, forms, jobs_ui, runs_view, ui, uploads
 from appkit.data_cache import dataset, history
 from appkit.images import class_grid
 from appkit.paths import ROOT, runs_root
-from appkit.router import ensure_router
 from distill_core import runs
 from distill_core.data import list_datasets
 from distill_core.models import list_models
 from distill_core.teacher import TeacherConfig
 
-ensure_router()
 st.title("Data & teacher")
 st.caption("The teacher is the network whose BatchNorm statistics guide synthesis and whose logits are the soft labels.")
 

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, lib, ui
+from appkit import figures, ui
 from appkit.analysis import analyse_runs
 from appkit.paths import runs_root
 from appkit.pickers import pick_image_sets
-from appkit.router import ensure_router
 
-ensure_router()
 st.title("Diversity")
 st.caption("Cross-class BN batching makes the images of one class alike (Xiao & He 2024). Cosine similarity "
            "within each class, Fréchet distance and k-NN precision / recall / density / coverage against real images.")
@@ -55,9 +53,6 @@ def _class_names(run: str) -> tuple[str, ...]:
     return load_set(runs_root() / run).info.class_names
 
 
-if lib.module("analyse") is None:
-    st.info(lib.missing_message("analyse"))
-else:
-    chosen = pick_image_sets("dv-runs")
-    if chosen:
-        show(chosen)
+chosen = pick_image_sets("dv-runs")
+if chosen:
+    show(chosen)

@@ -4,15 +4,13 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from appkit import figures, lib, ui
+from appkit import figures, ui
 from appkit.analysis import analyse_runs
 from appkit.images import from_data_uri
 from appkit.paths import runs_root
 from appkit.pickers import pick_image_sets
-from appkit.router import ensure_router
 from distill_core.imageset import tile_images
 
-ensure_router()
 st.title("Embeddings")
 st.caption("Features of the real training images and of every chosen image set, projected together by one fit, "
            "so positions are comparable. Draw a box or lasso on the plot to see the selected images.")
@@ -78,9 +76,6 @@ def show(names: list[str]) -> None:
     st.caption(f"{emb.n_shown} of {emb.n_total} points, {timing}. " + " ".join(emb.notes))
 
 
-if lib.module("analyse") is None:
-    st.info(lib.missing_message("analyse"))
-else:
-    chosen = pick_image_sets("em-runs")
-    if chosen:
-        show(chosen)
+chosen = pick_image_sets("em-runs")
+if chosen:
+    show(chosen)

@@ -5,10 +5,8 @@ import time
 
 import streamlit as st
 
-from appkit import lib, report, report_items, runs_view, style
-from appkit.router import ensure_router
+from appkit import report, report_items, runs_view, style
 
-ensure_router()
 st.title("Export")
 st.caption("A standalone HTML report (interactive figures, opens offline), a zip of PNG/SVG figures with the CSV "
            "behind each, and presentation mode (sidebar) for large fonts on a projector.")
@@ -16,16 +14,13 @@ st.caption("A standalone HTML report (interactive figures, opens offline), a zip
 found = [r.name for r in runs_view.image_set_runs()]
 if not found:
     st.info("Nothing to export yet: run the quick start on **Home** first.")
-    st.page_link("pages/home.py", label="Go to the quick start", icon=":material/rocket_launch:")
+    st.page_link("app_pages/home.py", label="Go to the quick start", icon=":material/rocket_launch:")
     st.stop()
 
 names = st.multiselect("runs in the report", found, default=found[: min(3, len(found))], key="ex-runs")
 sections = st.multiselect("sections", report_items.SECTIONS, default=list(report_items.SECTIONS), key="ex-sections")
 title = st.text_input("report title", value="Soft-label distillation: results", key="ex-title")
 large = st.toggle("presentation fonts in the exported figures", value=style.presentation(), key="ex-large")
-if lib.module("analyse") is None:
-    sections = [s for s in sections if s in ("images", "label size vs accuracy")]
-    st.info(lib.missing_message("analyse"))
 ok, why = report.static_export_available()
 if not ok:
     st.warning(why)

@@ -5,14 +5,12 @@ import time
 
 import streamlit as st
 
-from appkit import jobs_ui, lib, runs_view
+from appkit import jobs_ui, runs_view
 from appkit.analysis import load_set
 from appkit.images import class_grid
 from appkit.paths import runs_root
-from appkit.router import ensure_router
 from distill_core import runs
 
-ensure_router()
 st.title("Soft-label dataset distillation")
 st.html(
     "<p class='dc-lede'>distill_core compresses a training set into a few synthetic images per class plus the "
@@ -65,25 +63,22 @@ def _show_results(name: str) -> None:
         st.dataframe(_result_table(results), hide_index=True)
     st.markdown("Next: look at them closely.")
     links = st.columns(4)
-    links[0].page_link("pages/diversity.py", label="Similarity heatmaps", icon=":material/grid_view:")
-    links[1].page_link("pages/embeddings.py", label="Embedding", icon=":material/scatter_plot:")
-    links[2].page_link("pages/soft_labels.py", label="Label size vs accuracy", icon=":material/label:")
-    links[3].page_link("pages/export.py", label="Export a report", icon=":material/ios_share:")
+    links[0].page_link("app_pages/diversity.py", label="Similarity heatmaps", icon=":material/grid_view:")
+    links[1].page_link("app_pages/embeddings.py", label="Embedding", icon=":material/scatter_plot:")
+    links[2].page_link("app_pages/soft_labels.py", label="Label size vs accuracy", icon=":material/label:")
+    links[3].page_link("app_pages/export.py", label="Export a report", icon=":material/ios_share:")
 
 
 def quick_start() -> None:
     st.subheader("Quick start")
     pipelines = _pipeline_runs()
-    available = lib.module("pipeline") is not None and "pipeline" in lib.cli_stages()
     st.markdown(
         "One click runs the whole distillation on the embedded **digits** dataset (8×8, 10 classes) on this "
         "machine: a teacher, SRe2L and class-wise LPLD images at IPC 10, random real images, soft labels, "
         "label pruning and students. About a minute on a laptop CPU."
     )
     busy = any(r.state in jobs_ui.ACTIVE for r in pipelines)
-    if not available:
-        st.info(lib.missing_message("pipeline"))
-    elif st.button("Run the digits quick start", type="primary", disabled=busy, key="quickstart"):
+    if st.button("Run the digits quick start", type="primary", disabled=busy, key="quickstart"):
         name = _new_name()
         jobs_ui.launch(["pipeline", "--dataset", "digits", "--run-dir", runs_root() / name], runs_root() / name)
         st.session_state["quickstart_run"] = name

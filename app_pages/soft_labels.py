@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, labels_view, lib, runs_view, sweep_ui, ui
+from appkit import figures, labels_view, runs_view, sweep_ui, ui
 from appkit.analysis import load_set
 from appkit.paths import runs_root
-from appkit.router import ensure_router
 from distill_core.imageset import tile_images
 
-ensure_router()
 st.title("Soft labels")
 st.caption("How many soft labels does a distilled set need? FKD-style stores keep every augmented view's "
            "parameters and teacher logits; pruning keeps a random fraction of the stored batches (Xiao & He 2024).")
@@ -26,11 +24,9 @@ def _gib(n: float) -> str:
 
 
 def calculator() -> None:
-    relabel, prune = lib.module("relabel"), lib.module("prune")
+    from distill_core.labels import prune, relabel
+
     st.subheader("Storage calculator")
-    if relabel is None:
-        st.info(lib.missing_message("relabel"))
-        return
     c = st.columns(4)
     ds = c[0].selectbox("dataset", list(DATASETS), key="sl-ds")
     classes = c[1].number_input("classes C", 2, 100_000, DATASETS[ds][0], key=f"sl-c-{ds}")
@@ -41,7 +37,7 @@ def calculator() -> None:
     dtype = c[1].selectbox("logit dtype", ["fp16", "fp32"], key="sl-dtype")
     topk = c[2].number_input("top-k logits (0 = all)", 0, 100_000, 0, key="sl-topk")
     factor = c[3].select_slider("pruning", FACTORS, value=1, format_func=lambda f: f"{f}×", key="sl-factor")
-    ratio = prune.ratio_from_factor(factor) if prune else 1 - 1 / factor
+    ratio = prune.ratio_from_factor(factor)
     try:
         est = relabel.storage_estimate(int(ipc * classes), int(classes), int(epochs), int(batch), ratio,
                                        value_bytes=2 if dtype == "fp16" else 4, topk=int(min(topk, classes)))
@@ -99,7 +95,8 @@ def inspector() -> None:
     c = st.columns(3)
     batch = c[0].number_input(f"stored batch (0–{store.num_batches - 1})", 0, store.num_batches - 1, 0, key="sl-batch")
     pos = c[1].number_input("view in batch", 0, int(store.batch_len[batch]) - 1, 0, key="sl-pos")
-    temp = c[2].number_input("temperature T", 0.1, 100.0, 1.0, key="sl-temp", help="softmax(logits / T); students use T = 20")
+    temp = c[2].number_input("temperature T", 0.1, 100.0, 1.0, key="sl-temp",
+                             help="softmax(logits / T); students use T = 20")
     try:
         view = labels_view.inspect_view(store, art.images, art.labels, int(batch), int(pos), float(temp))
     except ValueError as exc:

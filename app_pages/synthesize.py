@@ -3,17 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import forms, jobs_ui, lib, runs_view, synth_view
+from appkit import forms, jobs_ui, runs_view, synth_view
 from appkit.paths import runs_root
-from appkit.router import ensure_router
 from distill_core import runs
+from distill_core.synthesis import synthesize
 
-ensure_router()
 st.title("Synthesize")
 st.caption("Recover images from a teacher by matching its BatchNorm statistics (SRe2L), per class (+C), "
            "and with class-conditional statistics (LPLD, Xiao & He 2024).")
 
-synthesize = lib.module("synthesize")
 PRESET_TEXT = {
     "sre2l": "**SRe2L**: mixed-class batches matched to the teacher's global running statistics.",
     "+C": "**+C**: one class per statistics group, still matched to the global statistics.",
@@ -26,7 +24,7 @@ def launch_form() -> None:
     teachers = [r for r in runs_view.teacher_runs() if r.state == "done"]
     if not teachers:
         st.info("No finished teacher yet. Train one on **Data & teacher**, or run the quick start on **Home**.")
-        st.page_link("pages/data_teacher.py", label="Data & teacher", icon=":material/school:")
+        st.page_link("app_pages/data_teacher.py", label="Data & teacher", icon=":material/school:")
         return
     teacher = st.selectbox("teacher run", [r.name for r in teachers], key="sy-teacher")
     presets = list(synthesize.PRESETS)
@@ -74,10 +72,5 @@ def runs_view_section() -> None:
             st.json(info.metrics)
 
 
-if synthesize is None:
-    st.info(lib.missing_message("synthesize"))
-elif "synthesize" not in lib.cli_stages():
-    st.info("The synthesis stage is not yet registered with `python -m distill_core`; launching is switched off.")
-else:
-    launch_form()
+launch_form()
 runs_view_section()

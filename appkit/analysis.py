@@ -9,9 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from distill_core.analysis.run import AnalyseConfig
+from distill_core.analysis.run import analyse_runs as library_analyse_runs
 from distill_core.imageset import load_image_set
-
-from .lib import module
 
 
 def _stamp(paths: tuple[str, ...]) -> tuple:
@@ -20,18 +20,10 @@ def _stamp(paths: tuple[str, ...]) -> tuple:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _analyse_cached(stamp: tuple, embedding: str, max_points: int, feature_model: str):
-    analyse = module("analyse")
-    from distill_core.data import load_dataset
-
     paths = tuple(p for p, _ in stamp)
-    cfg = analyse.AnalyseConfig(runs=paths, embedding=embedding, max_points=max_points, device="cpu",
-                                feature_model=feature_model, max_real_per_class=200)
-    sets, fm, real_spec = analyse.resolve_inputs(cfg, "cpu")
-    real = load_dataset(real_spec).train
-    caches = {name: Path(p) / "analysis" for name, p in zip(sets, paths)}
-    result = analyse.analyse_sets(sets, real, fm, cfg, caches, Path(paths[0]) / "analysis" / "real")
-    result.info["real"] = real_spec
-    return result
+    cfg = AnalyseConfig(runs=paths, embedding=embedding, max_points=max_points, device="cpu",
+                        feature_model=feature_model)
+    return library_analyse_runs(cfg, "cpu", Path(paths[0]) / "analysis" / "real")
 
 
 def default_feature_model(paths: list[str]) -> str:
@@ -54,8 +46,6 @@ def analyse_runs(paths: list[str], embedding: str = "none", max_points: int = 50
 
     feature_model: a teacher run or checkpoint; None = the runs' own teacher or a teacher on their dataset.
     """
-    if module("analyse") is None:
-        raise ValueError("distill_core.analyse is not available")
     paths = [str(p) for p in paths]
     fm = default_feature_model(paths) if feature_model is None else feature_model
     return _analyse_cached(_stamp(tuple(paths)), embedding, max_points, fm)

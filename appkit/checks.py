@@ -1,7 +1,7 @@
 """The teacher sanity check the pages run before synthesis or relabeling.
 
 A teacher whose class order differs from the dataset's scores near chance on real test images;
-that is the commonest failed reproduction in this family (DESIGN.md §6), so the pages stop there.
+that is the commonest failed reproduction in this family, so the pages stop there.
 """
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-
-from .lib import module
 
 
 @dataclass(frozen=True)
@@ -28,18 +26,15 @@ def _teacher_mtime(teacher_dir: Path) -> float:
 @st.cache_data(show_spinner="checking the teacher on real test images...", max_entries=16)
 def _check(teacher_dir: str, mtime: float, dataset: str, sample: int) -> SanityResult:
     from distill_core.data import load_dataset
-    from distill_core.teacher import load_teacher
+    from distill_core.teacher import check_teacher_sanity, load_teacher, teacher_dataset_spec
 
-    bn_stats = module("bn_stats")
-    if bn_stats is None:
-        return SanityResult(True, None, "teacher check unavailable (distill_core.bn_stats missing)")
     try:
         model, spec, _ = load_teacher(teacher_dir)
-        data = load_dataset(dataset or bn_stats.teacher_dataset_spec(teacher_dir, spec.info))
+        data = load_dataset(dataset or teacher_dataset_spec(teacher_dir))
         if data.info.num_classes != spec.info.num_classes:
             return SanityResult(False, None, f"the teacher has {spec.info.num_classes} classes but {data.info.name} "
                                               f"has {data.info.num_classes}: choose a teacher trained on this dataset")
-        acc = bn_stats.check_teacher_sanity(model, data, sample=sample)
+        acc = check_teacher_sanity(model, data, sample=sample)
     except ValueError as exc:
         return SanityResult(False, None, str(exc))
     return SanityResult(True, acc, f"teacher top-1 on {min(sample, len(data.test))} real test images: {100 * acc:.1f}%")

@@ -8,16 +8,13 @@ import streamlit as st
 import torch
 
 from distill_core import runs
+from distill_core.labels import relabel
 
-from .lib import module
 from .paths import runs_root
 
 
 def store_dirs() -> dict[str, Path]:
     """Label stores on disk: name -> folder, for top-level relabel runs and a sweep's `labels-*` folders."""
-    relabel = module("relabel")
-    if relabel is None:
-        return {}
     out: dict[str, Path] = {}
     for info in runs.list_runs(runs_root()):
         if (info.path / relabel.PARAMS_FILE).is_file() and info.state == "done":
@@ -30,11 +27,10 @@ def store_dirs() -> dict[str, Path]:
 
 @st.cache_resource(show_spinner="loading label store...", max_entries=4)
 def _store(path: str, mtime: float):
-    return module("relabel").load_store(path)
+    return relabel.load_store(path)
 
 
 def load_store(run_dir: Path):
-    relabel = module("relabel")
     return _store(str(run_dir), (Path(run_dir) / relabel.PARAMS_FILE).stat().st_mtime)
 
 
@@ -61,7 +57,6 @@ class ViewInspection:
 
 def inspect_view(store, images, labels, batch: int, position: int, temperature: float = 1.0) -> ViewInspection:
     """Rebuild view `position` of stored batch `batch` and its soft label (through relabel.replay_batch)."""
-    relabel = module("relabel")
     views, logits = relabel.replay_batch(store, images, batch)
     position = min(position, len(views) - 1)
     idx = int(store.image_index[store.view_slice(batch)][position])

@@ -21,6 +21,6 @@ def pick_image_sets(key: str, label: str = "image-set runs", max_default: int = 
     if not names:
         st.info("No image sets yet. Run the quick start on **Home** (about a minute on digits), "
                 "or launch a synthesis on **Synthesize**.")
-        st.page_link("pages/home.py", label="Go to the quick start", icon=":material/rocket_launch:")
+        st.page_link("app_pages/home.py", label="Go to the quick start", icon=":material/rocket_launch:")
         return []
     return st.multiselect(label, names, default=_default_sets(names)[:max_default], key=key)

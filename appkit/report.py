@@ -52,7 +52,8 @@ def _table_html(rows: list[dict], limit: int = 40) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows[:limit])
     more = f"<p class='note'>first {limit} of {len(rows)} rows; the CSV has all</p>" if len(rows) > limit else ""
-    return f"<details><summary>data ({len(rows)} rows)</summary><table>{head and '<tr>' + head + '</tr>'}{body}</table>{more}</details>"
+    header = head and f"<tr>{head}</tr>"
+    return f"<details><summary>data ({len(rows)} rows)</summary><table>{header}{body}</table>{more}</details>"
 
 
 REPORT_CSS = """

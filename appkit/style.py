@@ -23,10 +23,7 @@ def presentation() -> bool:
 
 def apply() -> None:
     """Inject the stylesheet, show the logo and the presentation toggle in the sidebar (app.py calls this
-    on every run, which also marks the session as served by the router)."""
-    from .router import mark_routed
-
-    mark_routed()
+    on every run)."""
     css = ASSETS / "style.css"
     if css.is_file():
         st.html(f"<style>{css.read_text()}</style>")

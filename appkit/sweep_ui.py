@@ -8,7 +8,7 @@ import streamlit as st
 from distill_core import runs
 from distill_core.config import dump_yaml
 
-from . import forms, jobs_ui, lib, runs_view
+from . import forms, jobs_ui, runs_view
 from .paths import runs_root
 
 RESULT_COLUMNS = ("accuracy",)
@@ -30,10 +30,8 @@ def launcher() -> None:
     """Form for a sweep (sources, teacher, grid) that writes its spec YAML and starts
     `python -m distill_core sweep --spec FILE --run-dir DIR`."""
     st.subheader("Launch a sweep")
-    sweep = lib.module("sweep")
-    if sweep is None or not hasattr(sweep, "SweepConfig"):
-        st.info(lib.missing_message("sweep"))
-        return
+    from distill_core.labels import sweep
+
     teachers = [r.name for r in runs_view.teacher_runs() if r.state == "done"]
     sets = [r.name for r in runs_view.image_set_runs()]
     if not teachers or not sets:

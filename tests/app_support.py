@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -20,10 +19,10 @@ def demo_runs(base: Path, teacher_dir: Path) -> Path:
     """The runs root with every kind of run the pages show (built on the first call, then reused)."""
     if "root" in _CACHE:
         return _CACHE["root"]
-    from distill_core.realimages import RealImagesConfig, run_realimages
-    from distill_core.sweep import SweepConfig, run_sweep
-    from distill_core.synthesis_run import run_synthesize
-    from distill_core.synthesize import SynthesisConfig
+    from distill_core.labels.realimages import RealImagesConfig, run_realimages
+    from distill_core.labels.sweep import SweepConfig, run_sweep
+    from distill_core.synthesis.run import run_synthesize
+    from distill_core.synthesis.synthesize import SynthesisConfig
 
     root = Path(base) / "runs"
     root.mkdir(parents=True, exist_ok=True)
@@ -45,19 +44,7 @@ def app_at(page: str, timeout: float = 120) -> AppTest:
     """An AppTest of the whole app (router + sidebar) switched to `page` and run once."""
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     at.run()
-    if page != "pages/home.py":
+    if page != "app_pages/home.py":
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-@pytest.fixture(scope="session")
-def demo_root(tmp_path_factory, digits_teacher_dir) -> Path:
-    return demo_runs(tmp_path_factory.mktemp("app"), digits_teacher_dir)
-
-
-@pytest.fixture
-def app_env(demo_root, monkeypatch) -> Path:
-    """DISTILL_RUNS pointing at the demo runs for one test."""
-    monkeypatch.setenv("DISTILL_RUNS", str(demo_root))
-    return demo_root

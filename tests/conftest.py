@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from app_support import demo_runs
 
 from distill_core.data import load_dataset
 from distill_core.teacher import TeacherConfig, load_teacher, run_teacher
@@ -40,3 +41,16 @@ def runs_root(tmp_path, monkeypatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("DISTILL_RUNS", str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory, digits_teacher_dir) -> Path:
+    """The app tests' runs root (see app_support.demo_runs), built once per session."""
+    return demo_runs(tmp_path_factory.mktemp("app"), digits_teacher_dir)
+
+
+@pytest.fixture
+def app_env(demo_root, monkeypatch) -> Path:
+    """DISTILL_RUNS pointing at the demo runs for one test."""
+    monkeypatch.setenv("DISTILL_RUNS", str(demo_root))
+    return demo_root

@@ -1,11 +1,11 @@
 """Compare page: class-wise vs cross-class by default, grids, similarity, config diff."""
 from __future__ import annotations
 
-from app_support import app_at, app_env, demo_root  # noqa: F401
+from app_support import app_at
 
 
 def test_compare_defaults_to_classwise_vs_crossclass(app_env):
-    at = app_at("pages/compare.py")
+    at = app_at("app_pages/compare.py")
     assert at.selectbox(key="cp-a").value == "t-lpld"
     assert at.selectbox(key="cp-b").value == "t-sre2l"
     diff = at.dataframe[-1].value
@@ -16,7 +16,7 @@ def test_compare_defaults_to_classwise_vs_crossclass(app_env):
 
 
 def test_compare_with_random_real(app_env):
-    at = app_at("pages/compare.py")
+    at = app_at("app_pages/compare.py")
     at.selectbox(key="cp-b").set_value("t-random_real").run()
     assert not at.exception
     fields = set(at.dataframe[-1].value["field"])

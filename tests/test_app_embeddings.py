@@ -1,21 +1,21 @@
 """Embeddings page: PCA at once, t-SNE on request; the figure's ids map back to images."""
 from __future__ import annotations
 
-from app_support import app_at, app_env, demo_root  # noqa: F401
+from app_support import app_at
 
 from appkit import figures
 from appkit.analysis import analyse_runs
 
 
 def test_pca_is_drawn_at_once_with_a_gallery_hint(app_env):
-    at = app_at("pages/embeddings.py")
+    at = app_at("app_pages/embeddings.py")
     assert at.radio(key="em-method").value == "pca"
     assert at.get("plotly_chart")
     assert any("Select points" in c.value for c in at.caption)
 
 
 def test_tsne_waits_for_a_click_then_draws(app_env):
-    at = app_at("pages/embeddings.py")
+    at = app_at("app_pages/embeddings.py")
     at.select_slider(key="em-max").set_value(1000).run()
     at.radio(key="em-method").set_value("tsne").run()
     assert not at.get("plotly_chart")

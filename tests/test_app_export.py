@@ -6,13 +6,13 @@ import zipfile
 
 import plotly.graph_objects as go
 import pytest
-from app_support import app_at, app_env, demo_root  # noqa: F401
+from app_support import app_at
 
 from appkit import report
 
 
 def test_build_report_offers_html_and_zip(app_env):
-    at = app_at("pages/export.py")
+    at = app_at("app_pages/export.py")
     at.multiselect(key="ex-runs").set_value(["t-lpld", "t-sre2l"]).run()
     at.button(key="ex-build").click().run()
     html_text = at.session_state["ex-html"]

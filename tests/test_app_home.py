@@ -3,22 +3,20 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from app_support import app_at, app_env, demo_root  # noqa: F401
+from app_support import app_at
 
-from appkit import lib
 from distill_core import jobs, runs
 
 
 def test_home_without_runs_offers_the_quick_start(runs_root):
-    at = app_at("pages/home.py")
+    at = app_at("app_pages/home.py")
     assert at.title[0].value == "Soft-label dataset distillation"
     assert any("No runs yet" in i.value for i in at.info)
     assert not at.dataframe
 
 
 def test_home_lists_runs_with_kind_and_method(app_env):
-    at = app_at("pages/home.py")
+    at = app_at("app_pages/home.py")
     table = at.dataframe[0].value
     names = set(table["run"])
     assert {"t", "t-sre2l", "t-lpld", "t-random_real", "t-sweep"} <= names
@@ -29,16 +27,14 @@ def test_home_lists_runs_with_kind_and_method(app_env):
 
 
 def test_quick_start_launches_a_job_that_the_page_reattaches_to(runs_root):
-    if lib.module("pipeline") is None or "pipeline" not in lib.cli_stages():
-        pytest.skip("distill_core.pipeline is not available in this checkout")
-    at = app_at("pages/home.py")
+    at = app_at("app_pages/home.py")
     at.button(key="quickstart").click().run()
     started = [p for p in runs_root.iterdir() if p.name.startswith("quickstart-")]
     assert len(started) == 1, list(runs_root.iterdir())
     run_dir = started[0]
     try:
         assert runs.read_status(run_dir)["state"] in ("queued", "running")
-        fresh = app_at("pages/home.py")  # a reload finds the job on disk
+        fresh = app_at("app_pages/home.py")  # a reload finds the job on disk
         assert any(run_dir.name in p.text for p in fresh.get("progress")) or fresh.get("progress")
         assert fresh.button(key="quickstart").disabled
     finally:

@@ -1,13 +1,13 @@
 """Soft labels page: storage calculator (the paper's 113 GB), label-size curves, the one-view inspector."""
 from __future__ import annotations
 
-from app_support import app_at, app_env, demo_root  # noqa: F401
+from app_support import app_at
 
 from appkit import figures
 
 
 def test_calculator_reproduces_113_gb_for_imagenet_ipc200(app_env):
-    at = app_at("pages/soft_labels.py")
+    at = app_at("app_pages/soft_labels.py")
     at.selectbox(key="sl-ds").set_value("ImageNet-1K").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["paper formula N·E·(2C+25)"] == "113.16 GB"
@@ -17,7 +17,7 @@ def test_calculator_reproduces_113_gb_for_imagenet_ipc200(app_env):
 
 
 def test_curves_and_inspector_read_the_sweep(app_env):
-    at = app_at("pages/soft_labels.py")
+    at = app_at("app_pages/soft_labels.py")
     assert "t-sweep" in at.multiselect(key="sl-sweeps").value
     assert at.radio(key="sl-x").value == "label_bytes"
     store = at.selectbox(key="sl-store")
@@ -41,7 +41,7 @@ def test_label_curve_is_mean_and_std_over_seeds_on_a_log_axis():
 
 
 def test_sweep_launcher_refuses_a_taken_run_name_and_launches_nothing(app_env):
-    at = app_at("pages/soft_labels.py")
+    at = app_at("app_pages/soft_labels.py")
     name_box = next(t for t in at.text_input if t.key.startswith("sw-name-"))
     name_box.set_value("t-sweep").run()  # the fixture's sweep already has this name
     before = sorted(p.name for p in app_env.iterdir())

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import shutil
 
-from app_support import app_at, app_env, demo_root  # noqa: F401
+from app_support import app_at
 
 from distill_core.models import save_checkpoint
 from distill_core.teacher import load_teacher
 
 
 def test_presets_fix_the_ablation_knobs(app_env):
-    at = app_at("pages/synthesize.py")
+    at = app_at("app_pages/synthesize.py")
     assert set(at.radio(key="sy-preset").options) >= {"sre2l", "+C", "lpld"}
     batching = next(s for s in at.selectbox if s.label == "batching")
     assert batching.disabled and batching.value == "class_wise"
@@ -23,7 +23,7 @@ def test_presets_fix_the_ablation_knobs(app_env):
 
 
 def test_invalid_knob_is_reported_not_launched(app_env):
-    at = app_at("pages/synthesize.py")
+    at = app_at("app_pages/synthesize.py")
     at.number_input(key="sy-knob-ipc").set_value(0).run()
     at.text_input(key="sy-name-t-lpld").set_value("bad-ipc").run()
     at.button(key="sy-launch").click().run()
@@ -37,7 +37,7 @@ def test_teacher_near_chance_stops_the_launch(app_env):
     shutil.copytree(app_env / "t", broken)
     try:
         save_checkpoint(broken / "teacher.pt", spec.build(seed=123), spec, epoch=0)  # random weights
-        at = app_at("pages/synthesize.py")
+        at = app_at("app_pages/synthesize.py")
         at.selectbox(key="sy-teacher").set_value("t-untrained").run()
         at.text_input(key="sy-name-t-untrained-lpld").set_value("from-untrained").run()
         at.button(key="sy-launch").click().run()
@@ -48,7 +48,7 @@ def test_teacher_near_chance_stops_the_launch(app_env):
 
 
 def test_finished_run_shows_losses_and_metrics(app_env):
-    at = app_at("pages/synthesize.py")
+    at = app_at("app_pages/synthesize.py")
     at.selectbox(key="sy-run").set_value("t-lpld").run()
     assert any("t-lpld" in p.proto.text for p in at.get("progress"))
     assert at.get("plotly_chart"), "loss curves missing"
@@ -60,7 +60,7 @@ def test_launch_then_cancel_from_the_page(app_env):
 
     from distill_core import runs
 
-    at = app_at("pages/synthesize.py")
+    at = app_at("app_pages/synthesize.py")
     at.number_input(key="sy-knob-iterations").set_value(2000).run()
     at.text_input(key="sy-name-t-lpld").set_value("launched").run()
     at.button(key="sy-launch").click().run()
