@@ -19,9 +19,6 @@ from distill_core.teacher import TeacherConfig
 st.title("Data & teacher")
 st.caption("The teacher is the network whose BatchNorm statistics guide synthesis and whose logits are the soft labels.")
 
-NEEDS_PATH = {"imagefolder"}
-
-
 def choose_dataset() -> str:
     names = list(list_datasets())
     col1, col2 = st.columns([1, 2])

@@ -59,10 +59,6 @@ def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None =
     return launch([stage, "--config", str(request), "--run-dir", str(run_dir), *(extra or [])], run_dir)
 
 
-def is_active(run_dir: Path) -> bool:
-    return runs.read_status(Path(run_dir)).get("state") in ACTIVE
-
-
 def _status_block(run_dir: Path, key: str, preview: Callable[[Path], None] | None) -> dict:
     status = runs.read_status(run_dir)
     state = status.get("state", "unknown")

@@ -52,15 +52,6 @@ def table_rows(root: Path | None = None) -> list[dict]:
     return rows
 
 
-def runs_of_kind(wanted: str, root: Path | None = None, state: str | None = "done") -> list[runs.RunInfo]:
-    """Runs of one kind (see `kind`), optionally only those in `state`."""
-    out = []
-    for info in runs.list_runs(root or runs_root()):
-        if kind(info) == wanted and (state is None or info.state == state):
-            out.append(info)
-    return out
-
-
 def image_set_runs(root: Path | None = None) -> list[runs.RunInfo]:
     """Runs holding a finished `images.pt`."""
     return [r for r in runs.list_runs(root or runs_root()) if (r.path / "images.pt").is_file() and r.state == "done"]

@@ -11,8 +11,6 @@ from distill_core.config import dump_yaml
 from . import forms, jobs_ui, runs_view
 from .paths import runs_root
 
-RESULT_COLUMNS = ("accuracy",)
-
 
 def result_files() -> dict[str, Path]:
     """Run name (or name/file) -> tidy CSV with an `accuracy` column and a label-size column, newest first."""

@@ -18,20 +18,12 @@ import yaml
 
 C = TypeVar("C")
 
-DEVICES = ("auto", "cpu", "cuda")
-
-
 def knob(default: Any, help: str, choices: tuple | None = None) -> Any:
     """A config field with its help text (unit + typical value) and optional allowed values."""
     meta = {"help": help, "choices": choices}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
-
-
-def field_help(cls: type, name: str) -> str:
-    """The help text of field `name` of config class `cls`."""
-    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)
 
 
 # ---------------------------------------------------------------------------------------------
