@@ -17,6 +17,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .registry import Registry
+
 FASHION_MNIST_ENV = "DISTILL_FASHION_MNIST"
 FASHION_MNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 DATA_HOME_ENV = "DISTILL_DATA_HOME"  # where torchvision datasets are downloaded / looked for
@@ -73,22 +75,13 @@ class Dataset:
     extra: dict = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, Callable[[str | None], Dataset]] = {}
-_DESCRIPTIONS: dict[str, str] = {}
-
-
-def register_dataset(name: str, description: str):
-    def deco(fn: Callable[[str | None], Dataset]):
-        _REGISTRY[name] = fn
-        _DESCRIPTIONS[name] = description
-        return fn
-
-    return deco
+DATASETS: Registry[Callable[[str | None], Dataset]] = Registry("dataset", " (and imagefolder:<path>)")
+register_dataset = DATASETS.register  # @register_dataset("name", "one-line description") on a loader (path)
 
 
 def list_datasets() -> dict[str, str]:
     """Registered dataset names and a one-line description of each."""
-    return dict(_DESCRIPTIONS)
+    return DATASETS.descriptions()
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -103,12 +96,11 @@ _CACHE: dict[tuple[str, str | None], Dataset] = {}
 def load_dataset(spec: str, root: str | Path | None = None) -> Dataset:
     """Load a dataset by spec ("digits", "fashion-mnist:/dir", "imagefolder:/dir"), cached per process."""
     name, path = parse_spec(spec)
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(sorted(_REGISTRY))} (and imagefolder:<path>)")
+    loader = DATASETS.get(name)
     path = str(root) if root is not None else path
     key = (name, path)
     if key not in _CACHE:
-        _CACHE[key] = _REGISTRY[name](path)
+        _CACHE[key] = loader(path)
     return _CACHE[key]
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .data import DatasetInfo
+from .registry import Registry
 from .runs import load_tensors, save_tensors
 
 CHECKPOINT_SCHEMA = "distill_core.model/1"
@@ -52,30 +53,20 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-_REGISTRY: dict[str, Callable[..., Classifier]] = {}
-_DESCRIPTIONS: dict[str, str] = {}
-
-
-def register_model(name: str, description: str):
-    def deco(fn: Callable[..., Classifier]):
-        _REGISTRY[name] = fn
-        _DESCRIPTIONS[name] = description
-        return fn
-
-    return deco
+MODELS: Registry[Callable[..., Classifier]] = Registry("model")
+register_model = MODELS.register  # @register_model("name", "one-line description") on a builder (info, **args)
 
 
 def list_models() -> dict[str, str]:
     """Registered model names with a one-line description."""
-    return dict(_DESCRIPTIONS)
+    return MODELS.descriptions()
 
 
 def build_model(name: str, info: DatasetInfo, **args) -> Classifier:
     """Build registry model `name` for dataset `info`; unknown names or arguments raise ValueError."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(_REGISTRY))}")
+    build = MODELS.get(name)
     try:
-        return _REGISTRY[name](info, **args)
+        return build(info, **args)
     except TypeError as exc:
         raise ValueError(f"bad arguments {args} for model {name!r}: {exc}") from exc
 

@@ -18,7 +18,7 @@ def test_plan_cells_counts():
                       rule_ratios=(10, 40), hard_labels=True, seeds=(0, 1))
     # per source and seed: 1 hard + 3 random + 2 margin (random at 10/40 already in the grid)
     assert len(plan_cells(cfg)) == 2 * 2 * 6
-    with pytest.raises(ValueError, match="unknown strategy"):
+    with pytest.raises(ValueError, match="unknown pruning strategy 'nope'"):
         SweepConfig(sources={"a": "x"}, strategies=("nope",))
     with pytest.raises(ValueError, match="per cell"):
         SweepConfig(sources={"a": "x"}, student={"ratio": 0.5})

@@ -24,6 +24,7 @@ from typing import Callable
 
 import torch
 
+from ..registry import Registry
 from .relabel import LabelStore
 
 ScoreFn = Callable[[LabelStore, torch.Tensor], torch.Tensor]
@@ -109,18 +110,13 @@ RULES: dict[str, ScoreFn] = {"confidence": score_confidence, "margin": score_mar
 # strategies: (store, ratio, generator, image labels) -> (kept batch ids, with_replacement)
 
 Strategy = Callable[[LabelStore, float, torch.Generator, torch.Tensor], tuple[torch.Tensor, bool]]
-_STRATEGIES: dict[str, tuple[Strategy, str]] = {}
-
-
-def register_strategy(name: str, description: str):
-    def deco(fn: Strategy) -> Strategy:
-        _STRATEGIES[name] = (fn, description)
-        return fn
-    return deco
+STRATEGIES: Registry[Strategy] = Registry("pruning strategy")
+register_strategy = STRATEGIES.register  # @register_strategy("name", "one-line description") on a Strategy
 
 
 def list_strategies() -> dict[str, str]:
-    return {k: d for k, (_, d) in _STRATEGIES.items()}
+    """Registered pruning strategies with a one-line description."""
+    return STRATEGIES.descriptions()
 
 
 @register_strategy("random", "uniform random batches; students draw with replacement from the pool (LPLD +ILP)")
@@ -159,12 +155,11 @@ def prune(store: LabelStore, strategy: str, ratio: float, generator: torch.Gener
     The kept store holds only the kept batches (renumbered); `plan.kept` indexes the full store.
     `image_labels` [N] int64 are the classes of the store's images (used by the `correct` rule).
     """
-    if strategy not in _STRATEGIES:
-        raise ValueError(f"unknown pruning strategy {strategy!r}; choose from {', '.join(_STRATEGIES)}")
+    choose = STRATEGIES.get(strategy)
     if ratio == 0.0:
         kept, with_replacement = torch.arange(store.num_batches), False
     else:
-        kept, with_replacement = _STRATEGIES[strategy][0](store, ratio, generator, image_labels)
+        kept, with_replacement = choose(store, ratio, generator, image_labels)
     value_dtype = value_dtype or ("fp16" if store.value_bytes() == 2 else "fp32")
     small = store.subset(kept).reduced(topk or store.topk, value_dtype)
     plan = PrunePlan(strategy, ratio, kept, with_replacement, store.nbytes(), small.nbytes())

@@ -23,7 +23,7 @@ from ..device import AMP_MODES, autocast, make_generator, resolve_device
 from ..imageset import ImageSetArtifact
 from ..models import Classifier, ModelSpec, evaluate
 from ..teacher import lr_at, make_optimizer, teacher_dataset_spec
-from .prune import PrunePlan, list_strategies
+from .prune import STRATEGIES, PrunePlan
 from .relabel import VALUE_DTYPES, LabelStore, replay_batch
 
 
@@ -62,8 +62,7 @@ class StudentConfig:
         check_positive("temperature", self.temperature)
         if not 0.0 <= self.ratio < 1.0:
             raise ValueError(f"ratio must be in [0, 1) (40x = 0.975), got {self.ratio}")
-        if self.strategy not in list_strategies():
-            raise ValueError(f"unknown strategy {self.strategy!r}; choose from {', '.join(list_strategies())}")
+        STRATEGIES.check(self.strategy)
         check_int("topk", self.topk, minimum=0)
         check_range("crop_scale", self.crop_scale, 1e-3, 1.0)
         check_int("eval_every", self.eval_every)

@@ -25,7 +25,7 @@ from ..config import check_int, config_from_dict, knob
 from ..device import make_generator, resolve_device
 from ..jobs import Cancelled
 from ..teacher import teacher_dataset_spec
-from .prune import list_strategies, ratio_from_factor
+from .prune import STRATEGIES, ratio_from_factor
 from .relabel import RelabelConfig, run_relabel
 from .student import StudentConfig, image_bytes, pruned_labels, train_student
 
@@ -57,8 +57,7 @@ class SweepConfig:
         if not self.sources:
             raise ValueError("sweep needs at least one source: sources: {name: image run folder}")
         for s in self.strategies + self.rules:
-            if s not in list_strategies():
-                raise ValueError(f"unknown strategy {s!r}; choose from {', '.join(list_strategies())}")
+            STRATEGIES.check(s)
         for f in self.ratios + self.rule_ratios:
             ratio_from_factor(f)
         for s in self.seeds:
