@@ -63,15 +63,8 @@ def train_form(spec: str) -> None:
     name = st.text_input("run name", value=f"{spec.split(':')[0]}-{model}-teacher", key=f"dt-name-{model}")
     if st.button("Train teacher", type="primary", key="dt-train"):
         args = {"width": int(width), "depth": int(depth)} if model == "convnet" else {}
-        cfg, err = forms.build_config(TeacherConfig, {**values, "dataset": spec, "model": model, "model_args": args})
-        try:
-            run_dir = jobs_ui.new_run_dir(name)
-        except ValueError as exc:
-            err = str(exc)
-        if err:
-            st.error(err)
-        else:
-            jobs_ui.launch_config("teacher", cfg, run_dir)
+        values = {**values, "dataset": spec, "model": model, "model_args": args}
+        if jobs_ui.submit("teacher", TeacherConfig, values, name) is not None:
             st.session_state["dt-selected"] = name
             st.session_state["dt-teacher"] = name  # show the new job below
             st.rerun()

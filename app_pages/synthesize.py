@@ -41,13 +41,9 @@ def launch_form() -> None:
     if not st.button("Launch synthesis", type="primary", key="sy-launch"):
         return
     values = {k: v for k, v in values.items() if k not in fixed}
-    request = jobs_ui.checked_request(synthesize.SynthesisConfig,
-                                      {**values, "teacher": str(runs_root() / teacher), "preset": preset},
-                                      name, runs_root() / teacher)
-    if request is None:
+    values = {**values, "teacher": str(runs_root() / teacher), "preset": preset}
+    if jobs_ui.submit("synthesize", synthesize.SynthesisConfig, values, name, runs_root() / teacher) is None:
         return
-    cfg, run_dir = request
-    jobs_ui.launch_config("synthesize", cfg, run_dir)
     st.session_state["sy-selected"] = name
     st.session_state["sy-run"] = name  # show the new job below
     st.rerun()

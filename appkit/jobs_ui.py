@@ -27,8 +27,9 @@ def new_run_dir(name: str) -> Path:
     return run_dir
 
 
-def checked_request(cls: type, values: dict, name: str, teacher_dir: Path) -> tuple[Any, Path] | None:
-    """Validate a launch form: the config, the new run's name and the teacher's sanity on real data.
+def checked_request(cls: type, values: dict, name: str, teacher_dir: Path | None = None) -> tuple[Any, Path] | None:
+    """Validate a launch form: the config, the new run's name and (for a job that reads a teacher run)
+    the teacher's sanity on real data.
 
     Shows what is wrong in the page and returns None, or returns (config, run folder) to launch.
     """
@@ -40,14 +41,28 @@ def checked_request(cls: type, values: dict, name: str, teacher_dir: Path) -> tu
     if err:
         st.error(err)
         return None
-    if not checks.require_sane_teacher(teacher_dir, getattr(cfg, "dataset", "") or ""):
+    if teacher_dir is not None and not checks.require_sane_teacher(teacher_dir, getattr(cfg, "dataset", "") or ""):
         return None
     return cfg, run_dir
+
+
+def submit(stage: str, cls: type, values: dict, name: str, teacher_dir: Path | None = None) -> Path | None:
+    """The launch path of every form: validate (`checked_request`), then start stage `stage` on the
+    config (`launch_config`). Returns the new run's folder, or None after showing what is wrong."""
+    request = checked_request(cls, values, name, teacher_dir)
+    if request is None:
+        return None
+    cfg, run_dir = request
+    launch_config(stage, cfg, run_dir)
+    return run_dir
 
 
 def launch(args: list[str], run_dir: Path) -> int:
     """Start `python -m distill_core <args>` for `run_dir` from the repository root; returns the pid."""
     return jobs.launch([str(a) for a in args], Path(run_dir), cwd=ROOT)
+
+
+CONFIG_FLAG = {"sweep": "--spec"}  # the flag that takes the config file; --config for every other stage
 
 
 def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None = None) -> int:
@@ -56,7 +71,8 @@ def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None =
     run_dir = Path(run_dir)
     request = run_dir.parent / ".requests" / f"{run_dir.name}.yaml"
     runs.write_text_atomic(request, dump_yaml(cfg))
-    return launch([stage, "--config", str(request), "--run-dir", str(run_dir), *(extra or [])], run_dir)
+    flag = CONFIG_FLAG.get(stage, "--config")
+    return launch([stage, flag, str(request), "--run-dir", str(run_dir), *(extra or [])], run_dir)
 
 
 def _status_block(run_dir: Path, key: str, preview: Callable[[Path], None] | None) -> dict:

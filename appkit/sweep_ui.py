@@ -6,7 +6,6 @@ from pathlib import Path
 import streamlit as st
 
 from distill_core import runs
-from distill_core.config import dump_yaml
 
 from . import forms, jobs_ui, runs_view
 from .paths import runs_root
@@ -44,15 +43,9 @@ def launcher() -> None:
         go = st.button("Launch sweep", key="sw-launch")
     if not go:
         return
-    request = jobs_ui.checked_request(sweep.SweepConfig, {**values, "teacher": str(runs_root() / teacher),
-                                      "sources": {n: str(runs_root() / n) for n in sources}}, name, runs_root() / teacher)
-    if request is None:
-        return
-    spec, run_dir = request
-    request = runs_root() / ".requests" / f"{name}.yaml"
-    runs.write_text_atomic(request, dump_yaml(spec))
-    jobs_ui.launch(["sweep", "--spec", str(request), "--run-dir", str(run_dir)], run_dir)
-    st.session_state["sw-running"] = name
+    values = {**values, "teacher": str(runs_root() / teacher), "sources": {n: str(runs_root() / n) for n in sources}}
+    if jobs_ui.submit("sweep", sweep.SweepConfig, values, name, runs_root() / teacher) is not None:
+        st.session_state["sw-running"] = name
 
 
 def running_panel() -> None:
