@@ -20,6 +20,7 @@ Class statistics are saved beside the teacher run as `bn_stats_<mode>.pt` (schem
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -121,33 +122,65 @@ def compute_class_stats(
     epochs: int = 1,
     on_progress: ProgressFn = lambda p, m: None,
 ) -> BNStatistics:
-    """Class-conditional BN input statistics of `model` (kept in eval mode) on real images.
+    """Class statistics by `mode` name (as a config gives it): `exact_class_stats` or `ema_class_stats`.
 
-    images: pixel-space [N, C, H, W], uint8 or float in [0, 1]; labels int64 [N] in [0, num_classes).
-    mode "exact": one pass, no augmentation. mode "ema": `epochs` shuffled passes with the teacher's
-    training augmentation (needs `info` and `generator`), EMA with `momentum`. Returns [K, C_l] rows.
+    mode "ema" needs `info` and `generator`; mode "exact" reads neither (nor momentum and epochs).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "exact":
+        return exact_class_stats(model, images, labels, num_classes, batch_size, on_progress)
+    if info is None or generator is None:
+        raise ValueError("mode 'ema' augments like teacher training: pass the dataset info and a generator")
+    return ema_class_stats(model, images, labels, num_classes, info, generator, batch_size, momentum, epochs,
+                           on_progress)
+
+
+def exact_class_stats(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                      batch_size: int = 256, on_progress: ProgressFn = lambda p, m: None) -> BNStatistics:
+    """True class mean and biased variance of every BN layer's input: one eval-mode pass over the
+    un-augmented `images` (pixel-space [N, C, H, W], uint8 or float in [0, 1]; labels int64 [N]),
+    float64 sums of a and a^2 per class and channel. Returns [K, C_l] rows."""
+    _check_images(images, labels, num_classes)
+    with _eval_capture(model) as cap:
+        mean, var = _exact_pass(model, cap, images, labels, num_classes, batch_size, on_progress)
+    return BNStatistics(cap.names, mean, var, "class", "exact", _counts(labels, num_classes))
+
+
+def ema_class_stats(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                    info: DatasetInfo, generator: torch.Generator, batch_size: int = 256, momentum: float = 0.1,
+                    epochs: int = 1, on_progress: ProgressFn = lambda p, m: None) -> BNStatistics:
+    """The reference code's estimate: `epochs` shuffled eval-mode passes with the teacher's training
+    augmentation (dataset `info`, drawn from `generator`); each batch's per-class mean and unbiased
+    variance update an EMA with `momentum`, started from the class's first batch. Returns [K, C_l] rows."""
+    _check_images(images, labels, num_classes)
+    with _eval_capture(model) as cap:
+        mean, var = _ema_passes(model, cap, images, labels, num_classes, batch_size, generator, info, momentum,
+                                epochs, on_progress)
+    return BNStatistics(cap.names, mean, var, "class", "ema", _counts(labels, num_classes))
+
+
+def _check_images(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
     if len(images) != len(labels) or len(labels) == 0:
         raise ValueError(f"need one label per image and at least one image; got {len(images)} and {len(labels)}")
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
         raise ValueError(f"labels must lie in [0, {num_classes}); got range [{int(labels.min())}, {int(labels.max())}]")
-    if mode == "ema" and (info is None or generator is None):
-        raise ValueError("mode 'ema' augments like teacher training: pass the dataset info and a generator")
+
+
+def _counts(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return torch.bincount(labels.cpu(), minlength=num_classes)
+
+
+@contextmanager
+def _eval_capture(model: nn.Module) -> Iterator[BNInputCapture]:
+    """The model in eval mode without gradients, its BN inputs captured; its train/eval mode restored."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad(), BNInputCapture(model) as cap:
-            if mode == "exact":
-                mean, var = _exact_pass(model, cap, images, labels, num_classes, batch_size, on_progress)
-            else:
-                mean, var = _ema_passes(model, cap, images, labels, num_classes, batch_size, generator, info,
-                                        momentum, epochs, on_progress)
+            yield cap
     finally:
         model.train(was_training)
-    count = torch.bincount(labels.cpu(), minlength=num_classes)
-    return BNStatistics(cap.names, mean, var, "class", mode, count)
 
 
 def _batches(images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, batch_size: int,
