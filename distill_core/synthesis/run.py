@@ -18,14 +18,14 @@ import torch
 from torch import nn
 
 from .. import distributed, jobs
-from ..data import DatasetInfo, load_dataset
+from ..data import Dataset, DatasetInfo, ImageSet, load_dataset
 from ..device import make_generator, resolve_device
 from ..imageset import ImageSetArtifact, save_image_set, tile_images
 from ..models import predict_logits
 from ..runs import load_tensors, save_tensors, write_bytes_atomic, write_text_atomic
 from ..teacher import check_teacher_sanity, load_teacher, teacher_dataset_spec
 from .bn_stats import BNStatistics, global_stats, load_or_compute_class_stats
-from .synthesize import SynthesisConfig, SynthesisResult, UnitResult, assemble, plan_units, synthesize
+from .synthesize import SynthesisConfig, SynthesisResult, UnitResult, assemble, base_seed, plan_units, synthesize_units
 
 PARTIAL_DIR = "partial"
 UNIT_SCHEMA = "distill_core.synthesis_unit/1"
@@ -47,47 +47,68 @@ def run_synthesize(cfg: SynthesisConfig, run_dir: Path, resume: bool = False, ov
     device = distributed.shard_device(resolve_device(cfg.device), shard)
     try:
         if shard.is_main:
-            return jobs.run_stage("synthesize", cfg, run_dir, lambda ctx: _job_body(cfg, ctx, shard), device,
+            return jobs.run_stage("synthesize", cfg, run_dir, lambda ctx: _main_rank(cfg, ctx, shard), device,
                                   cfg.seed, resume, overwrite)
-        _job_body(cfg, jobs.JobContext(Path(run_dir), resume, device, lambda p, m: None), shard)
+        _other_rank(cfg, jobs.JobContext(Path(run_dir), resume, device, lambda p, m: None), shard)
         return {}
     finally:
         distributed.finish(shard)
 
 
-def _job_body(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Shard) -> dict:
+def _main_rank(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Shard) -> dict:
+    """Rank 0 (or the only process): check the teacher, make the class statistics the other ranks
+    read, synthesise its shard, then assemble every rank's units into the run's artifacts."""
     start = time.perf_counter()
     model, spec, _ = load_teacher(cfg.teacher, cfg.teacher_epoch, ctx.device)
-    data = None
-    if shard.is_main or cfg.init == "real":
-        data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher))
-        if data.info.num_classes != spec.info.num_classes:
-            raise ValueError(f"dataset {data.info.name} has {data.info.num_classes} classes but the teacher "
-                             f"{spec.info.num_classes}; pass the teacher's dataset")
-    sanity = check_teacher_sanity(model, data) if shard.is_main else float("nan")
+    data = _real_data(cfg, spec.info)
+    sanity = check_teacher_sanity(model, data)
     stats, stats_path = global_stats(model), None
-    if cfg.statistics == "class" and shard.is_main:
+    if cfg.statistics == "class":
         ctx.report(0.0, f"class statistics ({cfg.stats_mode})")
         stats, stats_path = load_or_compute_class_stats(cfg.teacher, model, data, cfg.stats_mode, cfg.teacher_epoch,
                                                         cfg.compute_stats, cfg.seed)
+    distributed.barrier(shard)  # the class statistics are on disk for the other ranks
+    result = _synthesize_shard(cfg, ctx, shard, model, spec.info, stats, data.train)
+    distributed.barrier(shard)  # every rank's units are on disk
+    metrics = _finish(cfg, ctx.run_dir, model, spec.info, result, stats, stats_path, sanity, time.perf_counter() - start)
+    return {**metrics, "ranks": shard.world}  # with ranks > 1, synthesis_s and image_iterations_per_s are rank 0's
+
+
+def _other_rank(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Shard) -> None:
+    """Rank > 0: read the class statistics rank 0 saved, synthesise this rank's shard."""
+    model, spec, _ = load_teacher(cfg.teacher, cfg.teacher_epoch, ctx.device)
+    real = _real_data(cfg, spec.info).train if cfg.init == "real" else None
+    distributed.barrier(shard)  # rank 0 has saved the class statistics
+    stats = global_stats(model)
+    if cfg.statistics == "class":
+        stats, _ = load_or_compute_class_stats(cfg.teacher, model, None, cfg.stats_mode, cfg.teacher_epoch, False)
+    _synthesize_shard(cfg, ctx, shard, model, spec.info, stats, real)
     distributed.barrier(shard)
-    if cfg.statistics == "class" and not shard.is_main:
-        stats, stats_path = load_or_compute_class_stats(cfg.teacher, model, None, cfg.stats_mode, cfg.teacher_epoch,
-                                                        False)
+
+
+def _real_data(cfg: SynthesisConfig, info: DatasetInfo) -> Dataset:
+    """The real dataset (config's, else the teacher's); ValueError when its classes differ from the teacher's."""
+    data = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher))
+    if data.info.num_classes != info.num_classes:
+        raise ValueError(f"dataset {data.info.name} has {data.info.num_classes} classes but the teacher "
+                         f"{info.num_classes}; pass the teacher's dataset")
+    return data
+
+
+def _synthesize_shard(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Shard, model: nn.Module,
+                      info: DatasetInfo, stats: BNStatistics, real: ImageSet | None) -> SynthesisResult:
+    """This rank's units (`shard.owns` their index), less those a resumed run has saved, each saved
+    under partial/ (and its grid PNG) as it finishes."""
     done = load_partials(ctx.run_dir) if ctx.resume else {}
+    units = [u for i, u in enumerate(plan_units(cfg, info)) if shard.owns(i) and u.key not in done]
 
     def on_unit(r: UnitResult) -> None:
         save_partial(ctx.run_dir, r)
         if cfg.batching == "class_wise":
             write_grid(ctx.run_dir / "grids" / f"class_{r.key:04d}.png", r.images)
 
-    result = synthesize(cfg, model, stats, ctx.device, make_generator(cfg.seed, "cpu"), ctx.report,
-                        data.train if data is not None else None, spec.info, on_unit, done, (shard.rank, shard.world))
-    distributed.barrier(shard)
-    if not shard.is_main:
-        return {}
-    metrics = _finish(cfg, ctx.run_dir, model, spec.info, result, stats, stats_path, sanity, time.perf_counter() - start)
-    return {**metrics, "ranks": shard.world}  # with ranks > 1, synthesis_s and image_iterations_per_s are rank 0's
+    return synthesize_units(cfg, model, stats, info, units, ctx.device, base_seed(make_generator(cfg.seed, "cpu")),
+                            ctx.report, real, on_unit)
 
 
 def save_partial(run_dir: Path, r: UnitResult) -> None:

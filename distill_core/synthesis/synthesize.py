@@ -20,7 +20,7 @@ on how units are sharded over processes. Pixels are optimised as z = (x - mean) 
 (betas 0.5, 0.9), cosine learning rate to 0, z clipped to the valid pixel range after each step.
 The loss of a pass is the sum of its groups' losses, so each image gets exactly its own group's gradient.
 
-The run-folder job `run_synthesize` is in `synthesis_run`. A run folder holds images.pt
+The run-folder job `run_synthesize` is in `synthesis.run`. A run folder holds images.pt
 (imageset schema; method = preset), losses.pt (CE and BN term [units, iterations]) and losses.csv,
 grids/class_XXXX.png, partial/unit_XXXXX.pt (each finished unit, written atomically; --resume
 skips them) and metrics.json. Scale-out, one process per GPU, units round-robin over ranks:
@@ -406,51 +406,71 @@ def synthesize(
     on_progress: ProgressFn = lambda p, m: None,
     real: ImageSet | None = None,
     info: DatasetInfo | None = None,
-    on_unit: Callable[[UnitResult], None] = lambda r: None,
-    done: dict[int, UnitResult] | None = None,
-    shard: tuple[int, int] = (0, 1),
 ) -> SynthesisResult:
     """Synthesise cfg.ipc images per class with `teacher` (moved to `device`, kept in eval mode).
 
     stats: target statistics (K rows for statistics=class, 1 row for global). real: training images
-    (init=real only). info: the teacher's dataset metadata (`spec.info`; required). on_unit: called
-    with each finished unit (the job saves it). done: finished units to keep (resume). shard
-    (rank, world): process only units with index % world == rank. The generator gives one base seed;
-    every unit's draws come from CPU generators keyed by (base seed, unit), so results are the same
-    for any G and shard, and initial images and augmentations the same on CPU and CUDA.
-    Returns the images of all finished units in class-major order with their per-iteration losses.
+    (init=real only). info: the teacher's dataset metadata (`spec.info`; required). The generator
+    gives one base seed (`base_seed`); every unit's draws come from CPU generators keyed by (base
+    seed, unit), so results are the same for any G, and initial images and augmentations the same on
+    CPU and CUDA. Returns all images in class-major order with their per-iteration losses.
+    A job that runs a subset of the units (one rank's shard, what a resume still lacks) calls
+    `synthesize_units` with the same base seed.
     """
     if info is None:
         raise ValueError("pass the dataset info (spec.info of the teacher) to synthesize")
+    return synthesize_units(cfg, teacher, stats, info, plan_units(cfg, info), device, base_seed(generator),
+                            on_progress, real)
+
+
+def base_seed(generator: torch.Generator) -> int:
+    """The one number drawn from a synthesis's generator; every unit's draws derive from it."""
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+
+
+def synthesize_units(
+    cfg: SynthesisConfig,
+    teacher: nn.Module,
+    stats: BNStatistics,
+    info: DatasetInfo,
+    units: list[Unit],
+    device: torch.device,
+    base: int,
+    on_progress: ProgressFn = lambda p, m: None,
+    real: ImageSet | None = None,
+    on_unit: Callable[[UnitResult], None] = lambda r: None,
+) -> SynthesisResult:
+    """Optimise `units` (any subset of `plan_units(cfg, info)`) with draws keyed by `base`.
+
+    Units of one size share passes of G units (`choose_group_size`); `on_unit` gets each finished
+    unit as soon as its pass ends (the job saves it). Returns the images of these units in
+    class-major order; image_iterations counts this call's work.
+    """
     _check_stats(cfg, stats, info)
-    units, done = plan_units(cfg, info), dict(done or {})
-    todo = [u for i, u in enumerate(units) if i % shard[1] == shard[0] and u.key not in done]
-    base = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
     teacher = teacher.to(device).eval()
     flags = [p.requires_grad for p in teacher.parameters()]
-    start, finished = time.perf_counter(), dict(done)
-    group = 1
+    start, finished, group = time.perf_counter(), [], 1
+    total = sum(len(u.slots) for u in units)
     try:
         teacher.requires_grad_(False)
-        for size in sorted({len(u.slots) for u in todo}, reverse=True):
-            same = [u for u in todo if len(u.slots) == size]
+        for size in sorted({len(u.slots) for u in units}, reverse=True):
+            same = [u for u in units if len(u.slots) == size]
             group = choose_group_size(cfg, teacher, info, size, len(same), device)
             for i in range(0, len(same), group):
-                passes_done = sum(len(r.slots) for k, r in finished.items() if k not in done)
                 chunk = same[i : i + group]
-                p = _prepare_pass(cfg, info, chunk, base, real)
-                report = _pass_reporter(on_progress, chunk, passes_done, sum(len(u.slots) for u in todo), cfg)
-                images, ce, bn = _run_pass(cfg, teacher, stats, info, p, device, report)
+                report = _pass_reporter(on_progress, chunk, sum(len(r.slots) for r in finished), total, cfg)
+                images, ce, bn = _run_pass(cfg, teacher, stats, info, _prepare_pass(cfg, info, chunk, base, real),
+                                           device, report)
                 for j, u in enumerate(chunk):
                     r = UnitResult(u.key, u.slots, u.labels, images[j * size : (j + 1) * size], ce[j], bn[j])
-                    finished[u.key] = r
+                    finished.append(r)
                     on_unit(r)
     finally:
         for p, flag in zip(teacher.parameters(), flags):
             p.requires_grad_(flag)
-    images, labels = assemble(list(finished.values()))
-    return SynthesisResult(images, labels, sorted(finished.values(), key=lambda r: int(r.slots[0])), group,
-                           time.perf_counter() - start, sum(len(u.slots) for u in todo) * cfg.iterations)
+    images, labels = assemble(finished)
+    return SynthesisResult(images, labels, sorted(finished, key=lambda r: int(r.slots[0])), group,
+                           time.perf_counter() - start, total * cfg.iterations)
 
 
 def _check_stats(cfg: SynthesisConfig, stats: BNStatistics, info: DatasetInfo) -> None:
