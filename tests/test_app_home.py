@@ -35,7 +35,8 @@ def test_quick_start_launches_a_job_that_the_page_reattaches_to(runs_root):
     try:
         assert runs.read_status(run_dir)["state"] in ("queued", "running")
         fresh = app_at("app_pages/home.py")  # a reload finds the job on disk
-        assert any(run_dir.name in p.text for p in fresh.get("progress")) or fresh.get("progress")
+        bars = [p.text for p in fresh.get("progress")]
+        assert any(run_dir.name in text for text in bars), bars
         assert fresh.button(key="quickstart").disabled
     finally:
         deadline = time.time() + 30

@@ -1,5 +1,4 @@
 """Students: the KD loss, the label pools, training end to end, DD-Ranking scores."""
-import math
 
 import pytest
 import torch
@@ -37,9 +36,11 @@ def test_kd_loss_is_the_tempered_kl():
 def test_dd_ranking_from_fractions():
     r = dd_ranking(real_hard=0.9, syn_hard=0.3, syn_soft=0.7, random_soft=0.6)
     assert r["HLR"] == pytest.approx(0.6) and r["IOR"] == pytest.approx(0.1)
-    a = (0.1 - 0.6) / 2
-    assert r["LRS"] == pytest.approx((math.exp(a) - math.exp(-1)) / (math.e - math.exp(-1)))
-    assert dd_ranking(1.0, 0.0, 0.0, 1.0)["LRS"] == pytest.approx(0.0, abs=1e-12)
+    # a = (IOR - HLR) / 2 = -0.25; e^-0.25 = 1 - 0.25 + 0.03125 - 0.002604 + 0.000163 - ... = 0.778801,
+    # e^-1 = 0.367879, e = 2.718282: LRS = (0.778801 - 0.367879) / (2.718282 - 0.367879) = 0.410922 / 2.350403
+    assert r["LRS"] == pytest.approx(0.174830, abs=1e-6)
+    assert dd_ranking(1.0, 0.0, 0.0, 1.0)["LRS"] == pytest.approx(0.0, abs=1e-12)  # a = -1: the lower end
+    assert dd_ranking(0.0, 1.0, 1.0, 0.0)["LRS"] == pytest.approx(1.0, abs=1e-12)  # a = +1: the upper end
     with pytest.raises(ValueError, match="fraction"):
         dd_ranking(90.0, 30.0, 70.0, 60.0)
 

@@ -27,23 +27,26 @@ def test_plan_cells_counts():
 def test_sweep_writes_tidy_rows_and_resumes(tmp_path, digits_teacher_dir):
     run_realimages(RealImagesConfig(dataset="digits", ipc=5, seed=0), tmp_path / "rr")
     run_dir = tmp_path / "sweep"
-    metrics = run_sweep(_config(tmp_path / "rr", digits_teacher_dir), run_dir)
+    metrics = run_sweep(_config(tmp_path / "rr", digits_teacher_dir, seeds=(0, 1)), run_dir)
     rows = read_rows(run_dir / RESULTS_FILE)
-    assert list(rows[0]) == list(COLUMNS) and len(rows) == 5
-    by = {(r["strategy"], float(r["ratio"])): r for r in rows}
-    assert by[("random", 1000.0)]["status"] == "failed" and "no batch" in by[("random", 1000.0)]["error"]
+    assert list(rows[0]) == list(COLUMNS) and len(rows) == 2 * 5
+    assert [r["seed"] for r in rows] == ["0"] * 5 + ["1"] * 5  # seed-major: every cell once before any repeat
+    by = {(r["strategy"], float(r["ratio"]), r["seed"]): r for r in rows}
+    for seed in ("0", "1"):
+        assert by[("random", 1000.0, seed)]["status"] == "failed" and "no batch" in by[("random", 1000.0, seed)]["error"]
+        assert float(by[("random", 4.0, seed)]["label_bytes"]) < float(by[("random", 1.0, seed)]["label_bytes"])
+        assert float(by[("hard_labels", 0.0, seed)]["label_bytes"]) == 0
     ok = [r for r in rows if r["status"] == "ok"]
-    assert len(ok) == 4 and metrics["failed"] == 1
+    assert len(ok) == 2 * 4 and metrics["failed"] == 2
     assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in ok)
-    assert float(by[("random", 4.0)]["label_bytes"]) < float(by[("random", 1.0)]["label_bytes"])
-    assert float(by[("hard_labels", 0.0)]["label_bytes"]) == 0
-    # resume with a second seed: seed-0 rows are kept verbatim, seed-1 cells are added
-    run_sweep(_config(tmp_path / "rr", digits_teacher_dir, seeds=(0,)), run_dir, resume=True)
+    # resume with the same spec: the finished rows are kept verbatim (their seconds too: nothing reran)
+    run_sweep(_config(tmp_path / "rr", digits_teacher_dir, seeds=(0, 1)), run_dir, resume=True)
     again = read_rows(run_dir / RESULTS_FILE)
     assert [r for r in again if r["status"] == "ok"] == ok
     summary = summarise(again)
     assert {(s["strategy"], s["ratio"]) for s in summary} == {("hard_labels", 0.0), ("random", 1.0),
                                                              ("random", 4.0), ("confidence_easy", 4.0)}
+    assert {s["n"] for s in summary} == {2}  # both seeds in every mean
 
 
 def test_summarise_mean_and_std():

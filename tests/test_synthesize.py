@@ -71,6 +71,18 @@ def test_group_bn_loss_by_reshape_equals_a_loop_over_groups():
         torch.testing.assert_close(out[k], ref)
 
 
+def test_bn_loss_norms_on_values_worked_out_by_hand():
+    """One group of two samples. Layer 0 (4 channels): samples all 1 and all 3, so mean 2 and biased
+    variance 1 per channel; against target mean 0, variance 1: ||(2,2,2,2)|| + 0 = 4. Layer 1 (one
+    channel): samples 2 and 2, mean 2, variance 0; against target mean 2, variance 3: 0 + 3 = 3.
+    sum:  10 * 4 + 3 = 43.   mean: (10 * 4 / sqrt(4) + 3 / sqrt(1)) / 2 layers = (20 + 3) / 2 = 11.5."""
+    inputs = [torch.tensor([[1.0] * 4, [3.0] * 4]), torch.tensor([[2.0], [2.0]])]
+    mean = [torch.zeros(1, 4), torch.full((1, 1), 2.0)]
+    var = [torch.ones(1, 4), torch.full((1, 1), 3.0)]
+    assert syn.group_bn_loss(inputs, mean, var, 1, 10.0, "sum").tolist() == pytest.approx([43.0])
+    assert syn.group_bn_loss(inputs, mean, var, 1, 10.0, "mean").tolist() == pytest.approx([11.5])
+
+
 def test_batched_roll_is_torch_roll_per_image():
     x = torch.arange(2 * 3 * 5 * 6, dtype=torch.float32).view(2, 3, 5, 6)
     shifts = torch.tensor([[1, -2], [-3, 4]])
