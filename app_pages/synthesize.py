@@ -34,7 +34,8 @@ def launch_form() -> None:
     if synthesize.PRESETS.get(preset):
         fixed = dict(zip(("batching", "statistics"), synthesize.PRESETS[preset]))
     with st.expander("all settings (hover a field for its unit and typical value)", expanded=False):
-        values = forms.config_form(synthesize.SynthesisConfig, {"device": "cpu"}, "sy-knob",
+        start = {"device": "cpu", **dict(zip(synthesize.PRESET_FIELDS, synthesize.CUSTOM_DEFAULTS))}
+        values = forms.config_form(synthesize.SynthesisConfig, start, "sy-knob",
                                    skip=("teacher", "preset"), fixed=fixed)
     name = st.text_input("run name", value=f"{teacher}-{preset.replace('+', 'plus')}-ipc{values.get('ipc', 10)}",
                          key=f"sy-name-{teacher}-{preset}")

@@ -29,6 +29,10 @@ def _text(value: Any) -> str:
         return ", ".join(str(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value)
+    if dataclasses.is_dataclass(value):  # a nested config: the fields set away from its defaults
+        from distill_core.config import changed_fields
+
+        return json.dumps(changed_fields(value))
     return str(value)
 
 
@@ -37,7 +41,7 @@ def _parse(text: str, kind: Any, optional: bool) -> Any:
     if optional and text == "":
         return None
     origin = typing.get_origin(kind)
-    if kind is dict or origin is dict:
+    if kind is dict or origin is dict or dataclasses.is_dataclass(kind):  # nested configs are mappings too
         return json.loads(text) if text else {}
     if origin is tuple:
         item = (typing.get_args(kind) or (str,))[0]

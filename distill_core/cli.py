@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import resolve_config
+from .config import changed_fields, field_default, nested_class, resolve_config
 
 # stage name -> (config class, job function(cfg, run_dir, resume, overwrite) -> metrics, summary)
 Stage = tuple[type, Callable[..., dict], str]
@@ -70,13 +70,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{cls.__name__} fields (also settable in --config YAML)")
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
         kind, origin = hints[f.name], typing.get_origin(hints[f.name])
+        default = field_default(f)
+        if nested_class(kind) is not None:
+            default = changed_fields(default)  # a nested config: the fields that differ from its own defaults
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif kind is dict or origin is dict:
+        elif kind is dict or origin is dict or nested_class(kind) is not None:
             kwargs.update(type=_parse_mapping, metavar="K=V,...")
         elif origin is tuple:
             item = typing.get_args(kind)[0] if typing.get_args(kind) else str

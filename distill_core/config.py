@@ -5,6 +5,13 @@ Every field is declared with `knob(default, help)`: the help text states the uni
 value, and is what `--help` and the app's tooltips show. Unknown keys are an error, never ignored.
 Stage configs live in the module of their stage (e.g. `teacher.TeacherConfig`); this module holds
 the machinery they share.
+
+A field whose type is itself a config dataclass (`nested(...)`, e.g. the sweep's `relabel:
+RelabelConfig`) is a nested YAML mapping, checked when the outer config loads: a typo in it is one
+error naming the valid keys. Over a base config, a nested mapping changes only the keys it names.
+A config may declare `LEGACY_VALUES = {field: {old value: new value}}` for values that files written
+by older versions hold (they are translated on load), and a method `config_notes() -> {field: note}`
+whose notes `dump_yaml` writes as comments (e.g. which fields a preset set).
 """
 from __future__ import annotations
 
@@ -24,6 +31,48 @@ def knob(default: Any, help: str, choices: tuple | None = None) -> Any:
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def nested(cls: type, help: str) -> Any:
+    """A config field holding a whole config of class `cls` (a nested YAML mapping); default `cls()`."""
+    return dataclasses.field(default_factory=cls, metadata={"help": help, "choices": None})
+
+
+def nested_class(annotation: Any) -> type | None:
+    """The config dataclass a field annotation names, or None for any other type."""
+    return annotation if isinstance(annotation, type) and dataclasses.is_dataclass(annotation) else None
+
+
+def build_nested(cfg: Any) -> None:
+    """From a config's __post_init__: turn a nested field given as a mapping (in code) into its config
+    class, with the field's name on any error, as `config_from_dict` does for YAML."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        sub, value = nested_class(hints[f.name]), getattr(cfg, f.name)
+        if sub is None or isinstance(value, sub):
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(f"{f.name} must be a mapping of {sub.__name__} fields, got {type(value).__name__}")
+        try:
+            object.__setattr__(cfg, f.name, config_from_dict(sub, value))
+        except ValueError as exc:
+            raise ValueError(f"{f.name}: {exc}") from None
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def changed_fields(cfg: Any) -> dict:
+    """The fields of `cfg` that differ from their defaults, as plain values (what a user set)."""
+    plain = config_to_dict(cfg)
+    out = {}
+    for f in dataclasses.fields(cfg):
+        default = field_default(f)
+        default = config_to_dict(default) if dataclasses.is_dataclass(default) else _plain(default)
+        if plain[f.name] != default:
+            out[f.name] = plain[f.name]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -56,6 +105,17 @@ def check_range(name: str, pair: tuple, low: float, high: float) -> None:
         raise ValueError(f"{name} must satisfy {low} <= min <= max <= {high}, got {tuple(pair)!r}")
 
 
+def check_teacher_epoch(value: int | None, name: str = "teacher_epoch") -> None:
+    """A teacher checkpoint epoch: None (the final teacher) or an epoch >= 1 (checkpoints count from 1)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be a checkpoint epoch >= 1, or None (empty) for the final teacher; "
+                         f"got {value!r}")
+
+
+# configs written before teacher_epoch had one meaning stored 0 for "the final teacher"
+FINAL_TEACHER_LEGACY = {0: None}
+
+
 def check_choices(cfg: Any) -> None:
     """Check every field declared with `choices` holds one of them."""
     for f in dataclasses.fields(cfg):
@@ -70,16 +130,19 @@ def check_choices(cfg: Any) -> None:
 # dict / YAML round trip
 
 
-def config_to_dict(cfg: Any) -> dict:
-    """Plain dict of a config (tuples become lists) for YAML/JSON."""
-    def plain(v: Any) -> Any:
-        if isinstance(v, tuple):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
+def _plain(v: Any) -> Any:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return config_to_dict(v)
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
 
-    return {f.name: plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain dict of a config (tuples become lists, nested configs dicts) for YAML/JSON."""
+    return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
 
 
 def _coerce(value: Any, annotation: Any) -> Any:
@@ -88,6 +151,9 @@ def _coerce(value: Any, annotation: Any) -> Any:
     args = typing.get_args(annotation)
     if value is None:
         return None
+    sub = nested_class(annotation)
+    if sub is not None and isinstance(value, dict):
+        return config_from_dict(sub, value)
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0]) if len(inner) == 1 else value
@@ -105,7 +171,11 @@ def _coerce(value: Any, annotation: Any) -> Any:
 
 
 def config_from_dict(cls: type[C], data: dict, base: C | None = None) -> C:
-    """Build `cls` from `data` on top of `base` (or the defaults). Unknown keys raise ValueError."""
+    """Build `cls` from `data` on top of `base` (or the defaults). Unknown keys raise ValueError.
+
+    A nested config field takes a mapping, merged key by key over the base's; an error inside it
+    names the field (e.g. "relabel: unknown RelabelConfig key(s): epocs; valid keys: ...").
+    """
     if not isinstance(data, dict):
         raise ValueError(f"a {cls.__name__} must be a mapping of field: value, got {type(data).__name__}")
     names = {f.name for f in dataclasses.fields(cls)}
@@ -115,10 +185,31 @@ def config_from_dict(cls: type[C], data: dict, base: C | None = None) -> C:
             f"unknown {cls.__name__} key(s): {', '.join(unknown)}; valid keys: {', '.join(sorted(names))}"
         )
     hints = typing.get_type_hints(cls)
+    legacy = getattr(cls, "LEGACY_VALUES", {})
     values = config_to_dict(base) if base is not None else {}
-    values.update({k: v for k, v in data.items()})
-    coerced = {k: _coerce(v, hints[k]) for k, v in values.items()}
+    for k, v in data.items():
+        if k in legacy and _hashable(v) and v in legacy[k] and not isinstance(v, bool):
+            v = legacy[k][v]
+        if nested_class(hints[k]) is not None and isinstance(v, dict) and isinstance(values.get(k), dict):
+            v = {**values[k], **v}
+        values[k] = v
+    coerced = {}
+    for k, v in values.items():
+        try:
+            coerced[k] = _coerce(v, hints[k])
+        except ValueError as exc:
+            if nested_class(hints[k]) is None:
+                raise
+            raise ValueError(f"{k}: {exc}") from None
     return cls(**coerced)
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -138,7 +229,17 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def dump_yaml(cfg: Any) -> str:
-    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    """The config as YAML; the config's `config_notes()` (if any) become comments on their fields' lines."""
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+    notes = cfg.config_notes() if hasattr(cfg, "config_notes") else {}
+    if not notes:
+        return text
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        key = line.split(":", 1)[0]
+        if not line.startswith(" ") and key in notes:
+            lines[i] = f"{line}  # {notes[key]}"
+    return "\n".join(lines) + "\n"
 
 
 def resolve_config(cls: type[C], yaml_path: str | Path | None = None, overrides: dict | None = None) -> C:

@@ -42,6 +42,8 @@ class PipelineConfig:
     student_args: dict = knob({"width": 32, "depth": 3}, "student model arguments")
     temperature: float = knob(4.0, "KD temperature T; 4 for 10-class data")
     student_lr: float = knob(0.01, "student AdamW peak lr; 0.01 for these short (E-epoch) runs, 1e-3 as LPLD at 300 epochs")
+    student_eval_every: int = knob(1000, "students are scored on the real test set every k epochs and after the last; "
+                                         "more than label_epochs = only the final accuracy, all the quick start shows")
     seeds: tuple[int, ...] = knob((0,), "student seeds")
     seed: int = knob(0, "seed of teacher, synthesis, selection and relabeling")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
@@ -54,6 +56,7 @@ class PipelineConfig:
         check_int("synth_iterations", self.synth_iterations)
         check_int("label_epochs", self.label_epochs)
         check_int("label_batch_size", self.label_batch_size)
+        check_int("student_eval_every", self.student_eval_every)
         check_int("seed", self.seed, minimum=0)
 
 
@@ -114,6 +117,8 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
     """Job: the whole quick start into `run_dir` and its `NAME-*` children."""
     from . import jobs
     from .labels.realimages import RealImagesConfig, run_realimages
+    from .labels.relabel import RelabelConfig
+    from .labels.student import StudentConfig
     from .labels.sweep import SweepConfig, run_sweep
     from .synthesis.run import run_synthesize
     from .synthesis.synthesize import SynthesisConfig
@@ -142,11 +147,11 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
             teacher=teacher, dataset=cfg.dataset, sources=sources, strategies=tuple(cfg.strategies),
             ratios=tuple(cfg.ratios), hard_labels=cfg.hard_labels, seeds=tuple(cfg.seeds), device=dev,
             threads=cfg.threads,
-            relabel={"epochs": cfg.label_epochs, "batch_size": cfg.label_batch_size,
-                     "crop_scale": list(cfg.crop_scale), "seed": cfg.seed},
-            student={"model": cfg.student_model, "model_args": dict(cfg.student_args), "temperature": cfg.temperature,
-                     "lr": cfg.student_lr,
-                     "crop_scale": list(cfg.crop_scale), "eval_every": 1000, "epochs": cfg.label_epochs})
+            relabel=RelabelConfig(epochs=cfg.label_epochs, batch_size=cfg.label_batch_size, crop_scale=cfg.crop_scale,
+                                  seed=cfg.seed),
+            student=StudentConfig(model=cfg.student_model, model_args=dict(cfg.student_args),
+                                  temperature=cfg.temperature, lr=cfg.student_lr, crop_scale=cfg.crop_scale,
+                                  eval_every=cfg.student_eval_every, epochs=cfg.label_epochs))
         children["sweep"], p = _run_child("sweep", run_sweep, swcfg, run_dir, resume, overwrite, p, rep, 1.0 - p)
         return summary_metrics(children)
 

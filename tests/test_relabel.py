@@ -89,4 +89,4 @@ def test_store_for_other_images_is_refused(labeled):
 def test_teacher_with_other_class_count_is_refused(digits_teacher_dir, digits):
     info = DatasetInfo(**{**digits.info.to_dict(), "num_classes": 5, "class_names": tuple("abcde")})
     with pytest.raises(ValueError, match="classes"):
-        load_checked_teacher(digits_teacher_dir, 0, info, torch.device("cpu"))
+        load_checked_teacher(digits_teacher_dir, None, info, torch.device("cpu"))

@@ -2,8 +2,10 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
 from distill_core import runs
+from distill_core.config import config_from_dict, dump_yaml
 from distill_core.imageset import load_image_set
 from distill_core.models import predict_logits
 from distill_core.synthesis import bn_stats
@@ -92,8 +94,15 @@ def test_batched_roll_is_torch_roll_per_image():
 
 
 def test_presets_set_batching_and_statistics_unless_custom():
-    cfg = SynthesisConfig(teacher="t", preset="sre2l", batching="class_wise", statistics="class")
+    cfg = SynthesisConfig(teacher="t", preset="sre2l")
     assert (cfg.batching, cfg.statistics, cfg.method) == ("cross_class", "global", "sre2l")
+    assert SynthesisConfig(teacher="t", preset="sre2l", batching="cross_class") == cfg  # the preset's own value
+    with pytest.raises(ValueError, match="preset sre2l sets batching=cross_class, but batching=class_wise"):
+        SynthesisConfig(teacher="t", preset="sre2l", batching="class_wise", statistics="class")
+    assert "batching: cross_class  # set by preset sre2l" in dump_yaml(cfg).splitlines()
+    assert config_from_dict(SynthesisConfig, yaml.safe_load(dump_yaml(cfg))) == cfg  # the resolved file reloads
+    custom = SynthesisConfig(teacher="t", preset="custom")
+    assert (custom.batching, custom.statistics, custom.config_notes()) == ("class_wise", "class", {})
     assert (SynthesisConfig(teacher="t", preset="+C").batching, SynthesisConfig(teacher="t", preset="+C").statistics) \
         == ("class_wise", "global")
     custom = SynthesisConfig(teacher="t", preset="custom", batching="class_wise", statistics="global")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
-from ..config import check_int, knob
+from ..config import FINAL_TEACHER_LEGACY, check_int, check_teacher_epoch, knob
 from ..data import Dataset, load_dataset
 from ..device import make_generator
 from ..imageset import ImageSetArtifact, save_image_set
@@ -23,12 +24,15 @@ class RealImagesConfig:
     dataset: str = knob("digits", "dataset spec: digits | fashion-mnist[:dir] | ...")
     ipc: int = knob(10, "images per class drawn from the training set; typical 10 or 50")
     seed: int = knob(0, "seed of the random selection")
-    expert_epoch: int = knob(0, "teacher epoch meant to label these images (recorded only); 0 = the final teacher")
+    expert_epoch: int | None = knob(None, "teacher epoch meant to label these images (recorded only, >= 1); "
+                                          "None = the final teacher")
+
+    LEGACY_VALUES: ClassVar[dict] = {"expert_epoch": FINAL_TEACHER_LEGACY}
 
     def __post_init__(self):
         check_int("ipc", self.ipc)
         check_int("seed", self.seed, minimum=0)
-        check_int("expert_epoch", self.expert_epoch, minimum=0)
+        check_teacher_epoch(self.expert_epoch, "expert_epoch")
 
 
 def select_random_real(data: Dataset, ipc: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,7 +53,7 @@ def random_real_images(cfg: RealImagesConfig, data: Dataset) -> ImageSetArtifact
     index, labels = select_random_real(data, cfg.ipc, make_generator(cfg.seed))
     images = data.train.images[index].float() / 255.0
     extra = {"real_indices": index.tolist(), "seed": cfg.seed, "dataset": cfg.dataset}
-    if cfg.expert_epoch:
+    if cfg.expert_epoch is not None:
         extra["expert_epoch"] = cfg.expert_epoch
     return ImageSetArtifact(images, labels.clone(), data.info, "random_real", extra)
 

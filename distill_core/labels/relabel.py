@@ -21,12 +21,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 
 from .. import augment
-from ..config import check_choices, check_int, check_positive, check_range, knob
+from ..config import FINAL_TEACHER_LEGACY, check_choices, check_int, check_positive, check_range, check_teacher_epoch, knob
 from ..device import AMP_MODES, autocast, make_generator, resolve_device
 from ..imageset import ImageSetArtifact, load_image_set
 
@@ -88,7 +88,7 @@ def storage_estimate(num_images: int, num_classes: int, epochs: int, batch_size:
 class RelabelConfig:
     images: str = knob("", "image run folder (holds images.pt) to relabel")
     teacher: str = knob("", "teacher run folder whose checkpoint labels the views")
-    teacher_epoch: int = knob(0, "teacher checkpoint epoch (an expert epoch); 0 = the final teacher")
+    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch (an expert epoch, >= 1); None = the final teacher")
     epochs: int = knob(300, "label epochs E (one view per image per epoch); 300 as in SRe2L/LPLD, 20-100 on CPU")
     batch_size: int = knob(128, "views per stored batch B (CutMix/Mixup partners come from one batch); 128 as LPLD")
     crop_scale: tuple[float, float] = knob((0.08, 1.0), "random-resized-crop area range; (0.08, 1) as SRe2L, "
@@ -101,7 +101,10 @@ class RelabelConfig:
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     amp: str = knob("off", "teacher forward precision: off | bf16", choices=AMP_MODES)
 
+    LEGACY_VALUES: ClassVar[dict] = {"teacher_epoch": FINAL_TEACHER_LEGACY}
+
     def __post_init__(self):
+        check_teacher_epoch(self.teacher_epoch)
         check_int("epochs", self.epochs)
         check_int("batch_size", self.batch_size)
         check_range("crop_scale", self.crop_scale, 1e-3, 1.0)
@@ -332,11 +335,11 @@ def check_store_matches(store: LabelStore, images: ImageSetArtifact) -> None:
                          f"{images.info.num_classes}")
 
 
-def load_checked_teacher(run_dir: str | Path, epoch: int, info, device: torch.device):
+def load_checked_teacher(run_dir: str | Path, epoch: int | None, info, device: torch.device):
     """Teacher model for images of dataset `info`; refuses a class-count mismatch or a near-chance teacher."""
     from ..teacher import load_teacher, near_chance_message, near_chance_threshold
 
-    model, spec, ckpt = load_teacher(run_dir, epoch or None, device)
+    model, spec, ckpt = load_teacher(run_dir, epoch, device)
     if spec.info.num_classes != info.num_classes:
         raise ValueError(f"teacher {run_dir} predicts {spec.info.num_classes} classes but the images have "
                          f"{info.num_classes}; use a teacher trained on {info.name}")
@@ -359,7 +362,8 @@ def run_relabel(cfg: RelabelConfig, run_dir: Path, resume: bool = False, overwri
         teacher, spec, ckpt = load_checked_teacher(cfg.teacher, cfg.teacher_epoch, art.info, device)
         store = relabel(teacher, art.images.to(device), cfg, make_generator(cfg.seed, device), art.checksum,
                         art.info.flip, ctx.report)
-        store.extra.update(teacher=str(cfg.teacher), teacher_epoch=cfg.teacher_epoch or ckpt.get("epoch"))
+        epoch = ckpt.get("epoch") if cfg.teacher_epoch is None else cfg.teacher_epoch
+        store.extra.update(teacher=str(cfg.teacher), teacher_epoch=epoch)
         on_disk = save_store(ctx.run_dir, store)
         return store_metrics(store) | {"bytes_on_disk": on_disk, "images": str(cfg.images),
                                        "teacher": str(cfg.teacher), "teacher_test_acc": ckpt.get("test_acc")}

@@ -35,8 +35,11 @@ class StudentConfig:
     dataset: str = knob("", "dataset spec of the real test set; empty = the teacher run's dataset")
     model: str = knob("convnet", "student registry model (may differ from the teacher's)")
     model_args: dict = knob({}, "student model arguments, e.g. {width: 32}")
-    epochs: int = knob(0, "student epochs; 0 = the store's label epochs E (hard labels: 300)")
-    batch_size: int = knob(0, "views per step; 0 = the store's batch size (anything else must equal it)")
+    epochs: int = knob(0, "student epochs; 0 = the store's label epochs E (hard labels: hard_epochs)")
+    batch_size: int = knob(0, "views per step; 0 = the store's batch size (anything else must equal it); "
+                              "hard labels: hard_batch_size")
+    hard_epochs: int = knob(300, "hard-label students when epochs is 0: epochs; 300 as the LPLD protocol")
+    hard_batch_size: int = knob(64, "hard-label students when batch_size is 0: images per step; 64 for IPC 10-50")
     optimizer: str = knob("adamw", "adamw (LPLD ImageNet) or sgd (LPLD Tiny-ImageNet)", choices=("adamw", "sgd"))
     lr: float = knob(1e-3, "peak learning rate; 1e-3 AdamW, 0.2 SGD")
     weight_decay: float = knob(0.01, "weight decay; 0.01 AdamW")
@@ -56,6 +59,8 @@ class StudentConfig:
     def __post_init__(self):
         check_int("epochs", self.epochs, minimum=0)
         check_int("batch_size", self.batch_size, minimum=0)
+        check_int("hard_epochs", self.hard_epochs)
+        check_int("hard_batch_size", self.hard_batch_size)
         check_positive("lr", self.lr)
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
         check_positive("warmup_epochs", self.warmup_epochs, allow_zero=True)
@@ -144,8 +149,8 @@ def train_student(
     if soft and cfg.batch_size and cfg.batch_size != store.batch_size:
         raise ValueError(f"batch_size {cfg.batch_size} does not match the label store's {store.batch_size}; "
                          "use 0 (the store's) or relabel with this batch size")
-    batch_size = store.batch_size if soft else (cfg.batch_size or 64)
-    epochs = cfg.epochs or (store.epochs if soft else 300)
+    batch_size = store.batch_size if soft else (cfg.batch_size or cfg.hard_batch_size)
+    epochs = cfg.epochs or (store.epochs if soft else cfg.hard_epochs)
     x = images.images.to(device)
     y = images.labels.to(device)
     model = build_student(cfg, images, device)

@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from ..config import check_int, config_from_dict, knob
+from ..config import build_nested, changed_fields, check_int, knob, nested
 from ..device import make_generator, resolve_device
 from ..jobs import Cancelled
 from ..teacher import teacher_dataset_spec
@@ -32,6 +32,8 @@ from .student import StudentConfig, image_bytes, pruned_labels, train_student
 COLUMNS = ("source", "method", "ipc", "strategy", "ratio", "compression", "kept_batches", "label_bytes",
            "image_bytes", "seed", "accuracy", "status", "error", "seconds")
 RESULTS_FILE = "results.csv"
+PER_SOURCE = {"images", "teacher"}  # RelabelConfig fields the sweep sets for each source
+PER_CELL = {"images", "labels", "seed", "ratio", "strategy"}  # StudentConfig fields it sets for each cell
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,16 @@ class SweepConfig:
     rule_ratios: tuple[float, ...] = knob((10, 40), "compression factors of the `rules` cells")
     hard_labels: bool = knob(False, "add a hard-label student per source and seed (reference)")
     seeds: tuple[int, ...] = knob((0,), "student seeds (init, pruning draw, batch order)")
-    relabel: dict = knob({}, "RelabelConfig fields shared by all sources, e.g. {epochs: 100, batch_size: 20}")
-    student: dict = knob({}, "StudentConfig fields shared by all cells, e.g. {model_args: {width: 32}}")
+    relabel: RelabelConfig = nested(RelabelConfig, "RelabelConfig fields shared by all sources, e.g. {epochs: 100, "
+                                    "batch_size: 20}; images, teacher and device are the sweep's")
+    student: StudentConfig = nested(StudentConfig, "StudentConfig fields shared by all cells, e.g. {model_args: "
+                                    "{width: 32}}; images, labels, seed, strategy and ratio are per cell")
     test_limit: int = knob(0, "score students on the first k real test images; 0 = the whole test set")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     threads: int = knob(0, "torch CPU threads; 0 = torch's default, 1 avoids oversubscription on a busy machine")
 
     def __post_init__(self):
+        build_nested(self)
         check_int("threads", self.threads, minimum=0)
         check_int("test_limit", self.test_limit, minimum=0)
         if not self.sources:
@@ -62,10 +67,11 @@ class SweepConfig:
             ratio_from_factor(f)
         for s in self.seeds:
             check_int("seed", s, minimum=0)
-        bad = set(self.relabel) & {"images", "teacher"} | set(self.student) & {"images", "labels", "seed", "ratio",
-                                                                                  "strategy"}
+        bad = sorted(f"relabel.{k}" for k in set(changed_fields(self.relabel)) & PER_SOURCE) + \
+            sorted(f"student.{k}" for k in set(changed_fields(self.student)) & PER_CELL)
         if bad:
-            raise ValueError(f"sweep sets {', '.join(sorted(bad))} per cell; remove them from relabel/student")
+            raise ValueError(f"{', '.join(bad)}: the sweep sets these per cell (relabel's per source); "
+                             "remove them from the spec")
 
 
 @dataclass(frozen=True)
@@ -116,9 +122,8 @@ def _row_key(row: dict) -> tuple[str, str, str, str]:
 
 def run_cell(cfg: SweepConfig, cell: Cell, art, store, test, device) -> dict:
     """Train one student; returns the tidy row (status ok)."""
-    base = config_from_dict(StudentConfig, dict(cfg.student))
     soft = cell.strategy != "hard_labels"
-    scfg = dataclasses.replace(base, seed=cell.seed, strategy=cell.strategy if soft else "random",
+    scfg = dataclasses.replace(cfg.student, seed=cell.seed, strategy=cell.strategy if soft else "random",
                                ratio=ratio_from_factor(cell.ratio) if soft else 0.0)
     row = {"source": cell.source, "method": art.method, "ipc": art.ipc, "strategy": cell.strategy,
            "ratio": cell.ratio, "image_bytes": image_bytes(art), "seed": cell.seed}
@@ -156,8 +161,8 @@ def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float,
                 art = load_image_set(cfg.sources[cell.source])
                 label_dir = Path(run_dir) / f"labels-{cell.source}"
                 if read_status(label_dir).get("state") != "done":
-                    rcfg = config_from_dict(RelabelConfig, {**cfg.relabel, "images": str(cfg.sources[cell.source]),
-                                                            "teacher": cfg.teacher, "device": str(device)})
+                    rcfg = dataclasses.replace(cfg.relabel, images=str(cfg.sources[cell.source]), teacher=cfg.teacher,
+                                               device=str(device))
                     run_relabel(rcfg, label_dir, overwrite=True)
                 stores[cell.source] = load_store(label_dir, art)
                 images[cell.source] = art

@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from ..config import check_choices, check_int, knob
+from ..config import check_choices, check_int, check_teacher_epoch, knob
 from ..data import Dataset, DatasetInfo, load_dataset
 from ..models import bn_layers
 from ..runs import load_tensors, save_tensors
@@ -330,7 +330,7 @@ def load_or_compute_class_stats(
 @dataclass(frozen=True)
 class BNStatsConfig:
     teacher: str = knob("", "teacher run folder, e.g. runs/digits-teacher")
-    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch; None = the final teacher")
+    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch (>= 1); None = the final teacher")
     mode: str = knob("exact", "exact (true class mean/variance, one pass) or ema (reference code, momentum 0.1)",
                      choices=MODES)
     dataset: str | None = knob(None, "dataset spec of the real images; None = the one the teacher was trained on")
@@ -339,8 +339,7 @@ class BNStatsConfig:
     device: str = knob("auto", "auto | cpu | cuda[:N]")
 
     def __post_init__(self):
-        if self.teacher_epoch is not None:
-            check_int("teacher_epoch", self.teacher_epoch)
+        check_teacher_epoch(self.teacher_epoch)
         check_int("batch_size", self.batch_size)
         check_int("seed", self.seed, minimum=0)
         check_choices(self)

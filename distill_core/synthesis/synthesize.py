@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import augment
-from ..config import check_choices, check_int, check_positive, check_range, knob
+from ..config import check_choices, check_int, check_positive, check_range, check_teacher_epoch, knob
 from ..data import DatasetInfo, ImageSet
 from ..device import AMP_MODES, autocast
 from .bn_stats import BNStatistics
@@ -48,6 +48,8 @@ from .hooks import BNInputCapture
 PRESETS: dict[str, tuple[str, str] | None] = {
     "sre2l": ("cross_class", "global"), "+C": ("class_wise", "global"), "lpld": ("class_wise", "class"), "custom": None,
 }
+PRESET_FIELDS = ("batching", "statistics")  # what a preset sets
+CUSTOM_DEFAULTS = ("class_wise", "class")  # preset custom: batching and statistics when not given
 BATCHING = ("cross_class", "class_wise")
 STATISTICS = ("global", "class")
 MAX_PASS_IMAGES = 1024  # beyond this a forward pass gains no throughput, only memory
@@ -57,15 +59,17 @@ ProgressFn = Callable[[float, str], None]
 @dataclass(frozen=True)
 class SynthesisConfig:
     teacher: str = knob("", "teacher run folder, e.g. runs/digits-teacher")
-    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch; None = the final teacher")
+    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch (>= 1); None = the final teacher")
     dataset: str | None = knob(None, "dataset spec of the real images (class statistics, init=real, sanity check); "
                                      "None = the teacher's")
     preset: str = knob("lpld", "sre2l (cross_class + global) | +C (class_wise + global) | lpld (class_wise + class) | "
                                "custom (use batching/statistics as given)", choices=tuple(PRESETS))
-    batching: str = knob("class_wise", "class_wise (one class per statistics group) or cross_class (SRe2L mixed "
-                                       "batches); only read with preset custom", choices=BATCHING)
-    statistics: str = knob("class", "class (class-conditional BN statistics) or global (running statistics); only "
-                                    "read with preset custom", choices=STATISTICS)
+    batching: str | None = knob(None, "class_wise (one class per statistics group) or cross_class (SRe2L mixed "
+                                      "batches); None = the preset's (custom: class_wise). Every preset but custom "
+                                      "sets it and refuses another value", choices=BATCHING)
+    statistics: str | None = knob(None, "class (class-conditional BN statistics) or global (running statistics); "
+                                        "None = the preset's (custom: class). Every preset but custom sets it and "
+                                        "refuses another value", choices=STATISTICS)
     stats_mode: str = knob("exact", "class statistics: exact (true class mean/variance) or ema (reference code)",
                            choices=("exact", "ema"))
     ipc: int = knob(10, "synthetic images per class; typical 10 or 50")
@@ -93,15 +97,19 @@ class SynthesisConfig:
     amp: str = knob("off", "mixed precision of the teacher forward pass: off | bf16", choices=AMP_MODES)
 
     def __post_init__(self):
+        preset = PRESETS.get(self.preset)
+        for name, value in zip(PRESET_FIELDS, preset or CUSTOM_DEFAULTS):
+            given = getattr(self, name)
+            if preset is not None and given is not None and given != value:
+                raise ValueError(f"preset {self.preset} sets {name}={value}, but {name}={given} was given; leave "
+                                 f"{name} unset or use preset custom")
+            if given is None:
+                object.__setattr__(self, name, value)
         check_choices(self)
-        if PRESETS[self.preset] is not None:
-            object.__setattr__(self, "batching", PRESETS[self.preset][0])
-            object.__setattr__(self, "statistics", PRESETS[self.preset][1])
         if self.batching == "cross_class" and self.statistics == "class":
             raise ValueError("cross_class batches mix classes, so they match global statistics; "
                              "use statistics=global or batching=class_wise")
-        if self.teacher_epoch is not None:
-            check_int("teacher_epoch", self.teacher_epoch)
+        check_teacher_epoch(self.teacher_epoch)
         check_int("ipc", self.ipc)
         check_int("iterations", self.iterations)
         check_positive("lr", self.lr)
@@ -123,6 +131,12 @@ class SynthesisConfig:
     def method(self) -> str:
         """The image set's method name: the preset."""
         return self.preset
+
+    def config_notes(self) -> dict[str, str]:
+        """Comments for the resolved config.yaml: which fields the preset set."""
+        if PRESETS.get(self.preset) is None:
+            return {}
+        return {name: f"set by preset {self.preset}" for name in PRESET_FIELDS}
 
 
 def _parse_classes(text: str | int) -> tuple[int, ...]:
