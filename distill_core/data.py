@@ -311,13 +311,19 @@ def _load_imagefolder(path: str | None) -> Dataset:
 
 def sample_per_class(images: ImageSet, ipc: int, generator: torch.Generator, classes: list[int] | None = None) -> ImageSet:
     """`ipc` distinct random images of each class (the random-real baseline; real init)."""
-    labels = images.labels
-    classes = classes if classes is not None else sorted(set(labels.tolist()))
+    sel = per_class_indices(images, ipc, generator, classes)
+    return ImageSet(images.images[sel], images.labels[sel])
+
+
+def per_class_indices(images: ImageSet, ipc: int, generator: torch.Generator,
+                      classes: list[int] | None = None) -> torch.Tensor:
+    """Indices [len(classes) * ipc] of `ipc` distinct random images per class, class-major in the
+    order of `classes` (default: the classes present, ascending); one randperm per class from `generator`."""
+    classes = classes if classes is not None else sorted(set(images.labels.tolist()))
     picks = []
     for c in classes:
         idx = images.class_indices(c)
         if ipc > len(idx):
-            raise ValueError(f"IPC {ipc} is larger than class {c}, which has {len(idx)} training images")
+            raise ValueError(f"IPC {ipc} is larger than class {c}, which has {len(idx)} training images; lower the IPC")
         picks.append(idx[torch.randperm(len(idx), generator=generator)[:ipc]])
-    sel = torch.cat(picks)
-    return ImageSet(images.images[sel], labels[sel])
+    return torch.cat(picks)

@@ -14,7 +14,7 @@ from typing import ClassVar
 import torch
 
 from ..config import FINAL_TEACHER_LEGACY, check_int, check_teacher_epoch, knob
-from ..data import Dataset, load_dataset
+from ..data import Dataset, load_dataset, per_class_indices
 from ..device import make_generator
 from ..imageset import ImageSetArtifact, save_image_set
 
@@ -37,15 +37,8 @@ class RealImagesConfig:
 
 def select_random_real(data: Dataset, ipc: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Training-set indices [K*ipc] (class-major, ascending class) and their labels, ipc per class."""
-    labels = data.train.labels
-    picks = []
-    for c in range(data.info.num_classes):
-        idx = torch.nonzero(labels == c).flatten()
-        if ipc > len(idx):
-            raise ValueError(f"ipc {ipc} is larger than class {c}, which has {len(idx)} training images; lower ipc")
-        picks.append(idx[torch.randperm(len(idx), generator=generator)[:ipc]])
-    index = torch.cat(picks)
-    return index, labels[index]
+    index = per_class_indices(data.train, ipc, generator, list(range(data.info.num_classes)))
+    return index, data.train.labels[index]
 
 
 def random_real_images(cfg: RealImagesConfig, data: Dataset) -> ImageSetArtifact:
