@@ -10,8 +10,9 @@ A field whose type is itself a config dataclass (`nested(...)`, e.g. the sweep's
 RelabelConfig`) is a nested YAML mapping, checked when the outer config loads: a typo in it is one
 error naming the valid keys. Over a base config, a nested mapping changes only the keys it names.
 A config may declare `LEGACY_VALUES = {field: {old value: new value}}` for values that files written
-by older versions hold (they are translated on load), and a method `config_notes() -> {field: note}`
-whose notes `dump_yaml` writes as comments (e.g. which fields a preset set).
+by older versions hold (they are translated on load), and a method `derived_fields() -> {field: why}`
+naming the fields it computed from others (e.g. those a preset set): `dump_yaml` writes the why as a
+comment on the field's line, and a config built over it derives them afresh.
 """
 from __future__ import annotations
 
@@ -187,6 +188,8 @@ def config_from_dict(cls: type[C], data: dict, base: C | None = None) -> C:
     hints = typing.get_type_hints(cls)
     legacy = getattr(cls, "LEGACY_VALUES", {})
     values = config_to_dict(base) if base is not None else {}
+    for k in _derived(base):  # e.g. what the base's preset set: the new values derive them again
+        values.pop(k, None)
     for k, v in data.items():
         if k in legacy and _hashable(v) and v in legacy[k] and not isinstance(v, bool):
             v = legacy[k][v]
@@ -202,6 +205,10 @@ def config_from_dict(cls: type[C], data: dict, base: C | None = None) -> C:
                 raise
             raise ValueError(f"{k}: {exc}") from None
     return cls(**coerced)
+
+
+def _derived(cfg: Any) -> dict[str, str]:
+    return cfg.derived_fields() if cfg is not None and hasattr(cfg, "derived_fields") else {}
 
 
 def _hashable(v: Any) -> bool:
@@ -229,9 +236,9 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def dump_yaml(cfg: Any) -> str:
-    """The config as YAML; the config's `config_notes()` (if any) become comments on their fields' lines."""
+    """The config as YAML; its `derived_fields()` (if any) say on their lines where their values came from."""
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
-    notes = cfg.config_notes() if hasattr(cfg, "config_notes") else {}
+    notes = _derived(cfg)
     if not notes:
         return text
     lines = text.splitlines()

@@ -101,8 +101,10 @@ def test_presets_set_batching_and_statistics_unless_custom():
         SynthesisConfig(teacher="t", preset="sre2l", batching="class_wise", statistics="class")
     assert "batching: cross_class  # set by preset sre2l" in dump_yaml(cfg).splitlines()
     assert config_from_dict(SynthesisConfig, yaml.safe_load(dump_yaml(cfg))) == cfg  # the resolved file reloads
+    lpld = config_from_dict(SynthesisConfig, {"preset": "lpld"}, base=cfg)  # over a base, the new preset decides
+    assert (lpld.batching, lpld.statistics) == ("class_wise", "class")
     custom = SynthesisConfig(teacher="t", preset="custom")
-    assert (custom.batching, custom.statistics, custom.config_notes()) == ("class_wise", "class", {})
+    assert (custom.batching, custom.statistics, custom.derived_fields()) == ("class_wise", "class", {})
     assert (SynthesisConfig(teacher="t", preset="+C").batching, SynthesisConfig(teacher="t", preset="+C").statistics) \
         == ("class_wise", "global")
     custom = SynthesisConfig(teacher="t", preset="custom", batching="class_wise", statistics="global")

@@ -132,8 +132,8 @@ class SynthesisConfig:
         """The image set's method name: the preset."""
         return self.preset
 
-    def config_notes(self) -> dict[str, str]:
-        """Comments for the resolved config.yaml: which fields the preset set."""
+    def derived_fields(self) -> dict[str, str]:
+        """The fields the preset set ({field: why}); config.yaml marks them."""
         if PRESETS.get(self.preset) is None:
             return {}
         return {name: f"set by preset {self.preset}" for name in PRESET_FIELDS}
