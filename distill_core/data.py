@@ -324,6 +324,6 @@ def per_class_indices(images: ImageSet, ipc: int, generator: torch.Generator,
     for c in classes:
         idx = images.class_indices(c)
         if ipc > len(idx):
-            raise ValueError(f"IPC {ipc} is larger than class {c}, which has {len(idx)} training images; lower the IPC")
+            raise ValueError(f"IPC {ipc} is larger than class {c}, which has {len(idx)} training images; lower ipc")
         picks.append(idx[torch.randperm(len(idx), generator=generator)[:ipc]])
     return torch.cat(picks)
