@@ -64,6 +64,8 @@ def _job_body(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Sha
         if data.info.num_classes != spec.info.num_classes:
             raise ValueError(f"dataset {data.info.name} has {data.info.num_classes} classes but the teacher "
                              f"{spec.info.num_classes}; pass the teacher's dataset")
+    if shard.is_main:
+        check_request(cfg, data, ctx.device)
     sanity = check_teacher_sanity(model, data) if shard.is_main else float("nan")
     stats, stats_path = global_stats(model), None
     if cfg.statistics == "class" and shard.is_main:
@@ -88,6 +90,26 @@ def _job_body(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Sha
         return {}
     metrics = _finish(cfg, ctx.run_dir, model, spec.info, result, stats, stats_path, sanity, time.perf_counter() - start)
     return {**metrics, "ranks": shard.world}  # with ranks > 1, synthesis_s and image_iterations_per_s are rank 0's
+
+
+def check_request(cfg: SynthesisConfig, data, device: torch.device) -> None:
+    """Refuse, before any work, an IPC larger than a class of the real data, or a synthesis whose images
+    (pixels, their gradient and Adam's two moments: 16 bytes a value) do not fit in free memory."""
+    from ..device import require_memory
+
+    counts = torch.bincount(data.train.labels, minlength=data.info.num_classes)
+    classes = [c for c in (range(data.info.num_classes) if cfg.classes is None else cfg.classes)
+               if 0 <= c < data.info.num_classes]  # classes out of range are refused by plan_units
+    if not classes:
+        return
+    smallest = min(classes, key=lambda c: int(counts[c]))
+    if cfg.ipc > int(counts[smallest]):
+        raise ValueError(f"ipc {cfg.ipc} is larger than class {smallest}, which has {int(counts[smallest])} training "
+                         "images; a distilled set is smaller than the data: lower ipc")
+    info = data.info
+    n = cfg.ipc * len(classes)
+    require_memory(16 * n * info.channels * info.image_size ** 2, device, f"synthesising {n} images",
+                   "lower ipc or synthesise a subset of classes")
 
 
 def save_partial(run_dir: Path, r: UnitResult) -> None:
