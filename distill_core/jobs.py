@@ -23,6 +23,7 @@ from . import runs
 from .config import config_from_dict, config_to_dict, dump_yaml
 
 ProgressFn = Callable[[float, str], None]
+FAULT_ENV = "DISTILL_FAULT_KILL_AT"  # "stage:fraction": the job SIGKILLs itself there (fault-injection tests)
 
 
 class Cancelled(Exception):
@@ -46,8 +47,12 @@ class _StatusReporter:
     def __init__(self, run_dir: Path, stage: str, interval: float = 0.5, echo_interval: float = 5.0):
         self.run_dir, self.stage, self.interval, self.echo_interval = run_dir, stage, interval, echo_interval
         self.last = self.last_echo = 0.0
+        where, _, at = os.environ.get(FAULT_ENV, "").partition(":")
+        self.kill_at = float(at) if where == stage and at else None
 
     def __call__(self, progress: float, message: str = "", **extra: Any) -> None:
+        if self.kill_at is not None and self.kill_at <= progress < 1.0:
+            os.kill(os.getpid(), signal.SIGKILL)  # a crash at a chosen point, for the fault-injection suite
         now = time.monotonic()
         if progress in (0.0, 1.0) or now - self.last >= self.interval or extra:
             runs.write_status(self.run_dir, "running", progress, message, stage=self.stage, **extra)

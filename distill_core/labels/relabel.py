@@ -328,13 +328,21 @@ def load_store(run_dir: Path | str, images: ImageSetArtifact | None = None) -> L
         raise ValueError(f"{run_dir} holds no label store ({PARAMS_FILE}); make one with `python -m distill_core relabel`")
     params, logits = load_tensors(run_dir / PARAMS_FILE), load_tensors(run_dir / LOGITS_FILE)
     header = params.get("header", {}) if isinstance(params, dict) else {}
-    if header.get("schema") != SCHEMA or logits.get("schema") != SCHEMA:
+    if not isinstance(header, dict) or header.get("schema") != SCHEMA or not isinstance(logits, dict) \
+            or logits.get("schema") != SCHEMA:
         raise ValueError(f"{run_dir} is not a distill_core label store (schema {SCHEMA})")
-    store = LabelStore(header["checksum"], header["num_images"], header["num_classes"], header["epochs"],
-                       header["batch_size"], header["mix"], header["out_size"],
-                       **{k: params[k] for k in ("image_index", "boxes", "flips", "partner", "lam", "mix_box",
-                                                 "batch_start", "batch_len", "batch_epoch")},
-                       values=logits["values"], indices=logits["indices"], extra=dict(header.get("extra", {})))
+    names = ("image_index", "boxes", "flips", "partner", "lam", "mix_box", "batch_start", "batch_len", "batch_epoch")
+    try:
+        tensors = {k: params[k] for k in names} | {"values": logits["values"]}
+        if not all(isinstance(t, torch.Tensor) for t in tensors.values()) or \
+                len({len(tensors[k]) for k in ("image_index", "boxes", "flips", "partner", "values")}) != 1:
+            raise TypeError("its per-view tensors are missing or differ in length")
+        store = LabelStore(str(header["checksum"]), int(header["num_images"]), int(header["num_classes"]),
+                           int(header["epochs"]), int(header["batch_size"]), str(header["mix"]), int(header["out_size"]),
+                           **tensors, indices=logits.get("indices"), extra=dict(header.get("extra", {})))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{run_dir}: damaged label store ({type(exc).__name__}: {exc}); relabel again "
+                         "(--overwrite)") from None
     if images is not None:
         check_store_matches(store, images)
     return store

@@ -124,10 +124,11 @@ def load_partials(run_dir: Path) -> dict[int, UnitResult]:
     out = {}
     for path in sorted((Path(run_dir) / PARTIAL_DIR).glob("unit_*.pt")):
         raw = load_tensors(path)
-        if raw.get("schema") != UNIT_SCHEMA:
+        fields = ("slots", "labels", "images", "ce", "bn")
+        if not isinstance(raw, dict) or raw.get("schema") != UNIT_SCHEMA or \
+                not all(isinstance(raw.get(k), torch.Tensor) for k in fields) or not isinstance(raw.get("key"), int):
             raise ValueError(f"{path} is not a synthesis unit file ({UNIT_SCHEMA}); delete it and resume")
-        out[int(raw["key"])] = UnitResult(int(raw["key"]), raw["slots"], raw["labels"], raw["images"], raw["ce"],
-                                          raw["bn"])
+        out[raw["key"]] = UnitResult(raw["key"], *(raw[k] for k in fields))
     return out
 
 
