@@ -45,14 +45,38 @@ MAX_RUN_NAME = 120  # bytes; leaves room under the 255-byte file-name limit for 
 # atomic writes
 
 
+class _WriteErrors:
+    """A file wrapper that remembers the OSError of a failed write: torch.save reports a full disk as a
+    RuntimeError ("unexpected pos ..."), which is turned back into that OSError."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def write(self, data):
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+
 def _write_atomic(path: Path, write: Callable[[Any], None], mode: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as fh:
-            write(fh)
-            fh.flush()
+            guarded = _WriteErrors(fh)
+            try:
+                write(guarded)
+                fh.flush()
+            except RuntimeError as exc:
+                if guarded.error is not None:
+                    raise guarded.error from exc
+                raise
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -85,8 +109,10 @@ def load_tensors(path: Path, map_location: str | torch.device = "cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # pickle/zip errors come in many types
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "GLOBAL" in ln or ln.startswith("Unsupported")), lines[0] if lines else "")
         raise ValueError(
-            f"{path} is corrupt or not a distill_core artifact ({type(exc).__name__}: {exc}); "
+            f"{path} is corrupt or not a distill_core artifact ({type(exc).__name__}: {printable(detail[:200])}); "
             "delete it and re-run the stage (with --resume where the stage supports it)"
         ) from exc
 
@@ -138,6 +164,7 @@ def safe_run_name(name: str, root: Path | str | None = None) -> Path:
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+")
     if not name or set(name) - allowed or name.startswith("."):
         raise ValueError(f"invalid run name {name!r}: use letters, digits, '-', '_', '+' or '.' (not first)")
+    check_run_name(Path(name))
     return resolve_run_dir(name, root)
 
 
