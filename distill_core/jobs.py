@@ -21,6 +21,7 @@ import torch
 
 from . import runs
 from .config import config_from_dict, config_to_dict, dump_yaml
+from .runlock import RunLock
 
 ProgressFn = Callable[[float, str], None]
 FAULT_ENV = "DISTILL_FAULT_KILL_AT"  # "stage:fraction": the job SIGKILLs itself there (fault-injection tests)
@@ -100,7 +101,7 @@ def run_stage(
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        lock = runs.RunLock(run_dir).acquire()
+        lock = RunLock(run_dir).acquire()
     except BaseException:
         if created:
             run_dir.rmdir()
@@ -112,7 +113,7 @@ def run_stage(
 
 
 def _run_locked(stage: str, cfg: Any, run_dir: Path, body: Callable[[JobContext], dict], device: torch.device,
-                seed: int | None, resume: bool, overwrite: bool, lock: runs.RunLock) -> dict:
+                seed: int | None, resume: bool, overwrite: bool, lock: RunLock) -> dict:
     runs.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite, locked=True)
     if resume:
         _check_resume_config(run_dir, cfg)

@@ -43,6 +43,7 @@ def _fake_fashion(folder: Path) -> None:
 @pytest.mark.parametrize("where", ["missing", "file", "empty"])
 def test_an_explicit_fashion_mnist_path_never_falls_back(tmp_path, monkeypatch, where):
     _fake_fashion(tmp_path / "installed")
+    monkeypatch.setattr(data, "_CACHE", {})  # other tests may have loaded the system copy already
     monkeypatch.setenv(data.FASHION_MNIST_ENV, str(tmp_path / "installed"))
     assert len(load_dataset("fashion-mnist").train) == 20  # the fallback copy exists and loads
     given = tmp_path / where

@@ -16,6 +16,7 @@ import pytest
 
 from distill_core import jobs, runs
 from distill_core.cli import main
+from distill_core.runlock import RunLock
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ["teacher", "--model-args", "width=8,depth=2", "--epochs", "1", "--device", "cpu"]
@@ -125,7 +126,7 @@ def test_a_second_job_into_a_locked_run_is_refused_and_a_stale_lock_recovered(tm
     run_dir = tmp_path / "busy"
     _make_run(run_dir)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from distill_core.runs import RunLock; "
+        [sys.executable, "-c", "import sys, time; from distill_core.runlock import RunLock; "
                                "RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(120)",
          str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
@@ -159,7 +160,7 @@ def test_the_app_shows_a_refused_launch(tmp_path, monkeypatch):
         from pathlib import Path
 
         from appkit import jobs_ui
-        from distill_core.runs import RunLock
+        from distill_core.runlock import RunLock
 
         lock = RunLock(Path(os.environ["DISTILL_TEST_RUN"])).acquire()
         jobs_ui.launch(["teacher", "--run-dir", os.environ["DISTILL_TEST_RUN"], "--overwrite"],
@@ -295,6 +296,6 @@ def test_a_full_disk_fails_in_one_line_and_leaves_no_half_file(tmp_path, capsys)
 
 def test_the_lock_names_its_holder_and_leaves_no_file(tmp_path):
     for _ in range(2):  # acquiring again after a release works
-        with runs.RunLock(tmp_path):
+        with RunLock(tmp_path):
             assert runs.lock_holder(tmp_path).startswith(f"pid {os.getpid()} on host ")
         assert runs.lock_holder(tmp_path) is None and not (tmp_path / runs.LOCK_FILE).exists()
