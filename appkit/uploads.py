@@ -37,7 +37,15 @@ def _check_size(data: bytes, limit_mb: int, what: str) -> None:
 
 
 def import_teacher(data: bytes, name: str, root: Path) -> Path:
-    """Check an uploaded checkpoint and store it as teacher run `name` in `root`; returns the run folder."""
+    """Check an uploaded checkpoint and store it as teacher run `name` in `root`; returns the run folder.
+    Every refusal, a full disk included, is a one-line ValueError."""
+    try:
+        return _import_teacher(data, name, root)
+    except OSError as exc:
+        raise ValueError(f"could not store the checkpoint: {exc.strerror or exc} ({exc.filename or root})") from None
+
+
+def _import_teacher(data: bytes, name: str, root: Path) -> Path:
     _check_size(data, MAX_CHECKPOINT_MB, "the checkpoint")
     run_dir = runs.safe_run_name(name, root)
     if run_dir.exists():

@@ -267,22 +267,36 @@ def relabel(
     teacher.eval()
     n, size = len(images), images.shape[-1]
     num_classes = teacher.head.out_features
+    if cfg.topk > num_classes:
+        raise ValueError(f"topk {cfg.topk} exceeds the teacher's {num_classes} classes; lower topk")
     chunks = list(done or [])
     for epoch in range(len(chunks), cfg.epochs):
-        chunks.append(relabel_epoch(teacher, images, cfg, generator, flip, epoch))
+        chunks.append(stored_columns(relabel_epoch(teacher, images, cfg, generator, flip, epoch), cfg, num_classes))
         on_epoch(epoch, chunks[-1])
         on_progress((epoch + 1) / cfg.epochs, f"label epoch {epoch + 1}/{cfg.epochs}")
-    cols = {k: torch.cat([c[k] for c in chunks]) for k in COLUMNS}
+    cols = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
     lens = cols["len"]
-    store = LabelStore(
+    return LabelStore(
         checksum=checksum, num_images=n, num_classes=num_classes, epochs=cfg.epochs, batch_size=cfg.batch_size,
         mix=cfg.mix, out_size=size, image_index=cols["index"], boxes=cols["boxes"].float(),
         flips=cols["flips"], partner=cols["partner"], lam=cols["lam"],
         mix_box=cols["mixbox"], batch_start=torch.cumsum(lens.long(), 0) - lens.long(), batch_len=lens,
-        batch_epoch=cols["epoch"], values=cols["logits"],
+        batch_epoch=cols["epoch"], values=cols["values"], indices=cols.get("indices"),
         extra={"crop_scale": list(cfg.crop_scale), "mix_alpha": cfg.mix_alpha, "seed": cfg.seed},
     )
-    return store.reduced(cfg.topk, cfg.value_dtype)
+
+
+def stored_columns(cols: dict[str, torch.Tensor], cfg: RelabelConfig, num_classes: int) -> dict[str, torch.Tensor]:
+    """One epoch's columns with its float32 logits reduced as stored: `values` in cfg.value_dtype [V, C], or
+    the top-k values [V, k] + class `indices`. Row-wise, so reducing epoch by epoch equals reducing the
+    whole store (LabelStore.reduced) and a resumed run's partial files are no larger than the store."""
+    out = {k: v for k, v in cols.items() if k != "logits"}
+    dtype = VALUE_DTYPES[cfg.value_dtype]
+    if not cfg.topk:
+        return out | {"values": cols["logits"].to(dtype)}
+    vals, idx = cols["logits"].topk(cfg.topk, dim=1)
+    idx_dtype = torch.int16 if index_bytes(num_classes) == 2 else torch.int32
+    return out | {"values": vals.to(dtype), "indices": idx.to(idx_dtype)}
 
 
 def replay_batch(store: LabelStore, images: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -394,7 +408,7 @@ def load_label_epochs(run_dir: Path, checksum: str) -> tuple[list[dict[str, torc
     while (path := Path(run_dir) / EPOCHS_DIR / f"epoch_{len(chunks):05d}.pt").is_file():
         raw = load_tensors(path)
         if not isinstance(raw, dict) or raw.get("schema") != EPOCH_SCHEMA or raw.get("checksum") != checksum \
-                or set(raw.get("columns", {})) != set(COLUMNS):
+                or not set(COLUMNS) - {"logits"} | {"values"} <= set(raw.get("columns", {})):
             raise ValueError(f"{path} is not a label epoch of these images ({EPOCH_SCHEMA}); delete {EPOCHS_DIR}/ "
                              "and resume, or start with --overwrite")
         chunks.append(raw["columns"])
@@ -420,7 +434,8 @@ def run_relabel(cfg: RelabelConfig, run_dir: Path, resume: bool = False, overwri
         art = load_image_set(cfg.images)
         teacher, spec, ckpt = load_checked_teacher(cfg.teacher, cfg.teacher_epoch, art.info, device)
         n, c = len(art.images), spec.info.num_classes
-        require_memory(n * cfg.epochs * (4 * c + VIEW_META_BYTES) * 2, "cpu",
+        per_view = VIEW_META_BYTES + logit_bytes_per_view(c, VALUE_DTYPES[cfg.value_dtype].itemsize, cfg.topk)
+        require_memory(n * cfg.epochs * per_view * 2, "cpu",
                        f"relabeling {n} images for {cfg.epochs} label epochs", "lower epochs (or relabel fewer images)")
         generator = make_generator(cfg.seed, device)
         done, state = load_label_epochs(ctx.run_dir, art.checksum) if ctx.resume else ([], None)
