@@ -283,3 +283,33 @@ def test_damaged_artifacts_are_refused_with_the_file_named(artifacts, tmp_path, 
         load(run_dir)
     assert str(run_dir) in _one_line(exc)
     assert not Path("/tmp/distill-pwned").exists()
+
+
+def test_damaged_partial_files_and_results_tables_are_named_or_redone(tmp_path):
+    from distill_core.labels.relabel import EPOCHS_DIR, load_label_epochs
+    from distill_core.labels.sweep import RESULTS_FILE, read_rows, write_rows
+    from distill_core.synthesis.run import PARTIAL_DIR, load_partials
+
+    for folder, name, load in ((PARTIAL_DIR, "unit_00000.pt", lambda: load_partials(tmp_path)),
+                               (EPOCHS_DIR, "epoch_00000.pt", lambda: load_label_epochs(tmp_path, "sha"))):
+        (tmp_path / folder).mkdir()
+        for how in ("truncated", "garbage", "hostile"):
+            path = tmp_path / folder / name
+            runs.save_tensors(path, {"schema": "x", "key": 0})
+            _damage(path, how)
+            with pytest.raises(ValueError) as exc:
+                load()
+            assert str(path) in _one_line(exc)
+        runs.save_tensors(tmp_path / folder / name, {"schema": "x", "columns": [1], "key": "0"})  # wrong structure
+        with pytest.raises(ValueError, match=name):
+            load()
+    ok = {"source": "rr", "method": "random_real", "ipc": 2, "strategy": "random", "ratio": 1, "seed": 0,
+          "accuracy": 0.5, "status": "ok", "error": "", "seconds": 1}
+    write_rows(tmp_path / RESULTS_FILE, [ok, {**ok, "ratio": 2}])
+    text = (tmp_path / RESULTS_FILE).read_text()
+    (tmp_path / RESULTS_FILE).write_text(text[: text.rindex("\n", 0, len(text) - 1) + 8])  # last row cut short
+    assert [r["ratio"] for r in read_rows(tmp_path / RESULTS_FILE)] == ["1"]  # the cut row's cell runs again
+    (tmp_path / RESULTS_FILE).write_bytes(b"source,ratio\n\xff\xfe\xfa\n")
+    with pytest.raises(ValueError) as exc:
+        read_rows(tmp_path / RESULTS_FILE)
+    assert RESULTS_FILE in _one_line(exc)
