@@ -67,10 +67,22 @@ def test_teacher_killed_then_resumed_equals_uninterrupted(tmp_path, at, one_thre
     _tensors_equal(ref, got)
 
 
+@pytest.fixture(scope="module")
+def own_teacher(tmp_path_factory, digits_teacher_dir) -> Path:
+    """A copy of the session's teacher: class-wise synthesis saves class statistics beside its teacher."""
+    import shutil
+
+    path = tmp_path_factory.mktemp("faults-teacher") / "teacher"
+    shutil.copytree(digits_teacher_dir, path)
+    return path
+
+
 @pytest.mark.parametrize("at", ["synthesize:0.3", "synthesize:0.7"])
-def test_synthesis_killed_then_resumed_equals_uninterrupted(tmp_path, digits_teacher_dir, at, one_thread):
+def test_synthesis_killed_then_resumed_equals_uninterrupted(tmp_path, own_teacher, at, one_thread):
     from distill_core.synthesis.run import PARTIAL_DIR, run_synthesize
     from distill_core.synthesis.synthesize import SynthesisConfig
+
+    digits_teacher_dir = own_teacher
 
     cfg = SynthesisConfig(teacher=str(digits_teacher_dir), preset="lpld", ipc=2, iterations=6, group_size=2,
                           device="cpu")
