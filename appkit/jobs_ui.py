@@ -57,15 +57,20 @@ def submit(stage: str, cls: type, values: dict, name: str, teacher_dir: Path | N
     return run_dir
 
 
-def launch(args: list[str], run_dir: Path) -> int:
-    """Start `python -m distill_core <args>` for `run_dir` from the repository root; returns the pid."""
-    return jobs.launch([str(a) for a in args], Path(run_dir), cwd=ROOT)
+def launch(args: list[str], run_dir: Path) -> int | None:
+    """Start `python -m distill_core <args>` for `run_dir` from the repository root; returns the pid, or
+    None after showing why nothing started (a folder in use by another job, or not a run)."""
+    try:
+        return jobs.launch([str(a) for a in args], Path(run_dir), cwd=ROOT)
+    except (ValueError, OSError) as exc:
+        st.error(f"Not started: {exc}")
+        return None
 
 
 CONFIG_FLAG = {"sweep": "--spec"}  # the flag that takes the config file; --config for every other stage
 
 
-def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None = None) -> int:
+def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None = None) -> int | None:
     """Launch stage `stage` with config `cfg`: the config goes through a YAML file (every field, exactly
     as the widgets set it) kept under `<runs>/.requests/`, so the job resolves it like the CLI would."""
     run_dir = Path(run_dir)

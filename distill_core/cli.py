@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import sys
 import typing
@@ -180,7 +181,8 @@ def _runs_command(args: argparse.Namespace) -> int:
         for r in rows:
             acc = r.metrics.get("test_acc", r.metrics.get("accuracy"))
             acc_txt = f"{acc:.4f}" if isinstance(acc, (int, float)) else "-"
-            print(f"{r.name:32s} {r.stage:12s} {r.state:12s} {100 * r.progress:5.1f}%  acc {acc_txt}  {r.message}")
+            name, stage, state, msg = (runs.printable(t) for t in (r.name, r.stage, r.state, r.message))
+            print(f"{name:32s} {stage:12s} {state:12s} {100 * r.progress:5.1f}%  acc {acc_txt}  {msg}")
         return 0
     if not args.name:
         raise ValueError(f"`runs {args.action}` needs a run name")
@@ -196,33 +198,84 @@ def _runs_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure is one line on stderr (exit 2), the traceback stays in status.json."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "runs":
-            return _runs_command(args)
-        if args.command == "analyse":
-            return _analyse_command(args)
-        if args.command == "sweep":
-            return _sweep_command(args)
-        if args.command in ("models", "datasets"):
-            from .data import list_datasets
-            from .models import list_models
-
-            for name, desc in (list_models() if args.command == "models" else list_datasets()).items():
-                print(f"{name:14s} {desc}")
-            return 0
-        return _run_stage_command(args)
+        return _dispatch(args)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         from .jobs import Cancelled
 
         if isinstance(exc, Cancelled):
             print(f"cancelled: {exc}", file=sys.stderr)
             return 143
-        raise
+        print(f"error: {failure_message(exc)}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "runs":
+        return _runs_command(args)
+    if args.command == "analyse":
+        return _analyse_command(args)
+    if args.command == "sweep":
+        return _sweep_command(args)
+    if args.command in ("models", "datasets"):
+        from .data import list_datasets
+        from .models import list_models
+
+        for name, desc in (list_models() if args.command == "models" else list_datasets()).items():
+            print(f"{name:14s} {desc}")
+        return 0
+    return _run_stage_command(args)
+
+
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    from .runs import printable
+
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = printable(lines[0] if lines else type(exc).__name__)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+OS_HINTS = {
+    errno.ENOSPC: "no space left on the device; free some space or choose a --run-dir on another disk",
+    errno.EDQUOT: "disk quota exceeded; free some space or choose a --run-dir on another disk",
+    errno.ENAMETOOLONG: "a file name is too long; use a shorter --run-dir name",
+    errno.EACCES: "permission denied; choose a folder you can write to (or fix its permissions)",
+    errno.EPERM: "operation not permitted; choose a folder you can write to (or fix its permissions)",
+    errno.EROFS: "the file system is read-only; choose a --run-dir on a writable disk",
+    errno.ENOENT: "no such file or folder; check the paths given",
+    errno.EMFILE: "too many open files; close other programs or raise the limit (ulimit -n)",
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line: what failed (the path), and what to change."""
+    from .runs import printable
+
+    where = f" ({printable(exc.filename)})" if exc.filename else ""
+    hint = OS_HINTS.get(exc.errno, "an operating-system error; check the paths and free space")
+    return f"{printable(exc.strerror or type(exc).__name__)}{where}: {hint}"
+
+
+def failure_message(exc: BaseException) -> str:
+    """One line for an error inside the computation (RuntimeError, non-finite losses, ...)."""
+    text = _one_line(exc)
+    low = text.lower()
+    if isinstance(exc, FloatingPointError) or " nan" in low or "inf " in low or "non-finite" in low:
+        hint = "the loss became NaN/inf: lower the learning rate or check the input data"
+    elif "out of memory" in low:
+        hint = "out of memory: lower the batch size, ipc or model width, or use a device with more memory"
+    else:
+        hint = "check the settings named above; the full traceback is in the run's status.json"
+    return f"{type(exc).__name__}: {text} ({hint})"

@@ -188,6 +188,18 @@ def _find_idx(directory: Path, stem: str) -> Path | None:
 
 
 def find_fashion_mnist(path: str | None = None) -> Path:
+    """The folder holding the four IDX files. An explicit `path` is the only place looked at."""
+    if path:
+        directory = Path(path)
+        if not directory.is_dir():
+            raise ValueError(f"fashion-mnist:{path}: {'is a file, not a folder' if directory.exists() else 'no such folder'}"
+                             "; give the folder holding the four IDX files (or plain fashion-mnist for the "
+                             "installed copy)")
+        missing = [s for s in _IDX_FILES.values() if not _find_idx(directory, s)]
+        if missing:
+            raise ValueError(f"fashion-mnist:{path} lacks {', '.join(m + '[.gz]' for m in missing)}; put the four "
+                             "IDX files there (or use plain fashion-mnist for the installed copy)")
+        return directory
     tried = fashion_mnist_candidates(path)
     for directory in tried:
         if all(_find_idx(directory, stem) for stem in _IDX_FILES.values()):
@@ -272,20 +284,77 @@ def _load_cifar100(path: str | None) -> Dataset:
 IMAGEFOLDER_SIZE_ENV = "DISTILL_IMAGEFOLDER_SIZE"  # side in pixels images are resized to (default 64)
 
 
-def _folder_to_tensor(folder: Path, size: int, class_to_idx: dict[str, int] | None) -> tuple[ImageSet, list[str]]:
-    import torchvision
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _class_files(class_dir: Path, seen_dirs: set[str], seen_files: dict[str, Path]) -> list[Path]:
+    """Image files under `class_dir` (recursively, sorted). A link into a folder already scanned is not
+    followed (no loops, no counting a folder twice); the same file reached twice is refused."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen_dirs:
+            dirnames[:] = []
+            continue
+        seen_dirs.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            if not name.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            path = Path(dirpath) / name
+            real_file = os.path.realpath(path)
+            if real_file in seen_files:
+                raise ValueError(f"{path} and {seen_files[real_file]} are the same file (a link); an image may "
+                                 "appear once, in one class: remove the duplicate")
+            seen_files[real_file] = path
+            out.append(path)
+    return out
+
+
+def scan_image_folder(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    """(class names, [(file, class index)]) of a folder of class subfolders; ValueError explains a bad layout."""
+    folder = Path(folder)
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        loose = any(p.suffix.lower() in IMAGE_EXTENSIONS for p in folder.iterdir())
+        raise ValueError(f"{folder} has no class subfolders{' (its images lie directly in it)' if loose else ''}; "
+                         f"put each class's images in its own folder: {folder}/<class name>/<image>")
+    if len(classes) < 2:
+        raise ValueError(f"{folder} has one class folder ({classes[0]}); classification needs at least two classes")
+    seen_dirs: set[str] = {os.path.realpath(folder)}
+    seen_files: dict[str, Path] = {}
+    samples = []
+    for i, c in enumerate(classes):
+        files = _class_files(folder / c, seen_dirs, seen_files)
+        if not files:
+            raise ValueError(f"class folder {folder / c} holds no images ({', '.join(IMAGE_EXTENSIONS)}), or only a "
+                             "link to a folder already read; add its images or remove it")
+        samples += [(f, i) for f in files]
+    return classes, samples
+
+
+def _folder_to_tensor(folder: Path, size: int, class_names: list[str] | None) -> tuple[ImageSet, list[str]]:
+    from PIL import Image, UnidentifiedImageError
     from torchvision.transforms import functional as TF
 
-    ds = torchvision.datasets.ImageFolder(str(folder))
-    if class_to_idx is not None and ds.class_to_idx != class_to_idx:
+    from .device import require_memory
+
+    classes, samples = scan_image_folder(folder)
+    if class_names is not None and classes != class_names:
         raise ValueError(f"{folder}: its classes differ from the train folder's; both need the same subfolders")
-    n = len(ds.samples)
+    n = len(samples)
+    require_memory(n * 3 * size * size, "cpu", f"loading {n} images of {folder} at {size} px",
+                   f"lower ${IMAGEFOLDER_SIZE_ENV} or use fewer images")
     images = torch.empty((n, 3, size, size), dtype=torch.uint8)
-    for i, (p, _) in enumerate(ds.samples):
-        img = ds.loader(p).convert("RGB")
+    for i, (p, _) in enumerate(samples):
+        try:
+            with Image.open(p) as raw:
+                img = raw.convert("RGB")
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            raise ValueError(f"cannot decode image {p} ({type(exc).__name__}: {exc}); remove or replace it") from exc
         img = TF.center_crop(TF.resize(img, size), size)
         images[i] = TF.pil_to_tensor(img)
-    return ImageSet(images, torch.tensor(ds.targets, dtype=torch.int64)), ds.classes
+    return ImageSet(images, torch.tensor([c for _, c in samples], dtype=torch.int64)), classes
 
 
 @register_dataset("imagefolder", "a directory with train/ and val/ (or test/) of class subfolders, resized to 64 px")
@@ -293,13 +362,16 @@ def _load_imagefolder(path: str | None) -> Dataset:
     if not path:
         raise ValueError("imagefolder needs a path: imagefolder:/data/tiny-imagenet (with train/ and val/ inside)")
     root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"imagefolder:{path}: {'is a file' if root.exists() else 'no such folder'}; give a folder "
+                         "with train/ and val/ (or test/) of class subfolders")
     train_dir = root / "train"
     test_dir = next((root / d for d in ("val", "test") if (root / d).is_dir()), None)
     if not train_dir.is_dir() or test_dir is None:
         raise ValueError(f"{root} must contain train/ and val/ (or test/) folders of class subfolders")
     size = int(os.environ.get(IMAGEFOLDER_SIZE_ENV, "64"))
     train, classes = _folder_to_tensor(train_dir, size, None)
-    test, _ = _folder_to_tensor(test_dir, size, {c: i for i, c in enumerate(classes)})
+    test, _ = _folder_to_tensor(test_dir, size, classes)
     mean, std = _stats(train.images[:10000])
     info = DatasetInfo(f"imagefolder:{root}", len(classes), 3, size, mean, std, tuple(classes), flip=True)
     return Dataset(info, train, test, source=str(root))

@@ -35,3 +35,24 @@ def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManage
     if amp == "off":
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def free_memory(device: torch.device | str) -> int:
+    """Free bytes on `device`: free GPU memory, or MemAvailable of /proc/meminfo on CPU (8 GiB if unknown)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in fh if line.strip()}
+        return int(info["MemAvailable"])
+    except (OSError, KeyError, ValueError, IndexError):
+        return 8 << 30
+
+
+def require_memory(nbytes: int, device: torch.device | str, what: str, change: str) -> None:
+    """ValueError with the estimate when `what` needs more than the free memory of `device`."""
+    free = free_memory(device)
+    if nbytes > free:
+        raise ValueError(f"{what} needs about {nbytes / 2**30:.2f} GiB of memory but only {free / 2**30:.2f} GiB "
+                         f"is free on {torch.device(device)}; {change}")

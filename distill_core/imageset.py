@@ -77,8 +77,17 @@ def load_image_set(path: Path | str) -> ImageSetArtifact:
     raw = load_tensors(path)
     if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
         raise ValueError(f"{path} is not a distill_core image set (schema {SCHEMA})")
-    art = ImageSetArtifact(raw["images"], raw["labels"], DatasetInfo.from_dict(raw["data_info"]), raw["method"],
-                           dict(raw.get("extra", {})))
+    images, labels = raw.get("images"), raw.get("labels")
+    if not (isinstance(images, torch.Tensor) and images.ndim == 4 and isinstance(labels, torch.Tensor)
+            and labels.ndim == 1 and len(labels) == len(images)):
+        raise ValueError(f"{path}: images must be a tensor [N, C, H, W] and labels a tensor [N]; the file is damaged, "
+                         "re-run the stage that made it")
+    try:
+        art = ImageSetArtifact(images, labels, DatasetInfo.from_dict(raw["data_info"]), str(raw["method"]),
+                               dict(raw.get("extra", {})))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path}: damaged image-set header ({type(exc).__name__}: {exc}); re-run the stage that "
+                         "made it") from None
     if raw.get("checksum") and raw["checksum"] != art.checksum:
         raise ValueError(f"{path}: images do not match their stored checksum (file modified or corrupt)")
     return art

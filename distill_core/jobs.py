@@ -21,8 +21,10 @@ import torch
 
 from . import runs
 from .config import config_from_dict, config_to_dict, dump_yaml
+from .runlock import RunLock
 
 ProgressFn = Callable[[float, str], None]
+FAULT_ENV = "DISTILL_FAULT_KILL_AT"  # "stage:fraction": the job SIGKILLs itself there (fault-injection tests)
 
 
 class Cancelled(Exception):
@@ -46,8 +48,12 @@ class _StatusReporter:
     def __init__(self, run_dir: Path, stage: str, interval: float = 0.5, echo_interval: float = 5.0):
         self.run_dir, self.stage, self.interval, self.echo_interval = run_dir, stage, interval, echo_interval
         self.last = self.last_echo = 0.0
+        where, _, at = os.environ.get(FAULT_ENV, "").partition(":")
+        self.kill_at = float(at) if where == stage and at else None
 
     def __call__(self, progress: float, message: str = "", **extra: Any) -> None:
+        if self.kill_at is not None and self.kill_at <= progress < 1.0:
+            os.kill(os.getpid(), signal.SIGKILL)  # a crash at a chosen point, for the fault-injection suite
         now = time.monotonic()
         if progress in (0.0, 1.0) or now - self.last >= self.interval or extra:
             runs.write_status(self.run_dir, "running", progress, message, stage=self.stage, **extra)
@@ -84,14 +90,38 @@ def run_stage(
     resume: bool = False,
     overwrite: bool = False,
 ) -> dict:
-    """Run `body` as stage `stage` in `run_dir`; returns its metrics. Re-raises after recording failure."""
-    run_dir = runs.prepare_run_dir(Path(run_dir), resume=resume, overwrite=overwrite)
+    """Run `body` as stage `stage` in `run_dir`; returns its metrics. Re-raises after recording failure.
+
+    The folder's RunLock is held from before anything is written (or deleted, with overwrite) until
+    the run is recorded as done, failed or cancelled; a folder in use raises ValueError and is left
+    untouched.
+    """
+    run_dir = Path(run_dir)
+    runs.check_run_target(run_dir, resume=resume, overwrite=overwrite)
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock = RunLock(run_dir).acquire()
+    except BaseException:
+        if created:
+            run_dir.rmdir()
+        raise
+    try:
+        return _run_locked(stage, cfg, run_dir, body, device, seed, resume, overwrite, lock)
+    finally:
+        lock.release()
+
+
+def _run_locked(stage: str, cfg: Any, run_dir: Path, body: Callable[[JobContext], dict], device: torch.device,
+                seed: int | None, resume: bool, overwrite: bool, lock: RunLock) -> dict:
+    runs.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite, locked=True)
     if resume:
         _check_resume_config(run_dir, cfg)
-    runs.write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     runs.write_json_atomic(run_dir / "provenance.json", runs.provenance(device, seed, stage))
+    runs.write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     reporter = _StatusReporter(run_dir, stage)
-    reporter(0.0, "starting")
+    note = f"; recovered the stale lock of {lock.recovered}, which ended without finishing" if lock.recovered else ""
+    reporter(0.0, "starting" + note)
 
     def on_term(signum, frame):
         raise Cancelled(f"cancelled by signal {signum}")
@@ -122,8 +152,8 @@ def _main_thread() -> bool:
 
 def _progress(run_dir: Path) -> float:
     try:
-        return float(runs.read_json(run_dir / "status.json", {}).get("progress", 0.0))
-    except ValueError:
+        return float(runs.read_status(run_dir).get("progress", 0.0))
+    except (TypeError, ValueError):
         return 0.0
 
 
@@ -134,9 +164,17 @@ def _progress(run_dir: Path) -> float:
 def launch(args: list[str], run_dir: Path, cwd: Path | None = None) -> int:
     """Start `python -m distill_core <args>` detached; log to run_dir/job.log; returns the pid.
 
-    status.json is written as `queued` with the pid at once, so a page reload finds the job.
+    status.json is written as `queued` with the pid at once, so a page reload finds the job. A folder
+    in use by another job, or one that holds files but is not a run, raises ValueError and nothing starts.
     """
     run_dir = Path(run_dir)
+    runs.check_run_name(run_dir)
+    holder = runs.lock_holder(run_dir) if run_dir.is_dir() else None
+    if holder is not None:
+        raise ValueError(f"run folder {run_dir} is in use by {holder}; wait for that job, cancel it, "
+                         "or choose another name")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not runs.is_run(run_dir):
+        raise ValueError(f"{run_dir} holds files but is not a distill_core run; choose another name")
     run_dir.mkdir(parents=True, exist_ok=True)
     log = open(run_dir / "job.log", "ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -198,12 +198,49 @@ def save_checkpoint(path: Path, model: nn.Module, spec: ModelSpec, **extra) -> N
     })
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Classifier, ModelSpec, dict]:
-    """Rebuild a model from a checkpoint; returns (model in eval mode, spec, the raw dict)."""
-    ckpt = load_tensors(path)
+def check_checkpoint(ckpt: Any, path: Path | str = "checkpoint") -> ModelSpec:
+    """The ModelSpec of a loaded checkpoint dict after checking its structure, without allocating a model.
+
+    Checks the schema, the types of `model` / `model_args` / `data_info` / `state_dict`, and every
+    tensor's name and shape against the declared model built on the meta device (no memory), so a
+    small file declaring a huge model is refused before anything is allocated.
+    """
     if not isinstance(ckpt, dict) or ckpt.get("schema") != CHECKPOINT_SCHEMA:
         raise ValueError(f"{path} is not a distill_core model checkpoint (schema {CHECKPOINT_SCHEMA})")
-    spec = ModelSpec(ckpt["model"], DatasetInfo.from_dict(ckpt["data_info"]), dict(ckpt["model_args"]))
+    name, args, info, state = (ckpt.get(k) for k in ("model", "model_args", "data_info", "state_dict"))
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"{path}: model {name!r} is not registered; known: {', '.join(MODELS.names())}")
+    if not isinstance(args, dict) or not all(isinstance(k, str) and isinstance(v, (int, float, str, bool))
+                                             for k, v in args.items()):
+        raise ValueError(f"{path}: model_args must map names to numbers or strings, got {type(args).__name__}")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise ValueError(f"{path}: state_dict must map parameter names to tensors")
+    try:
+        spec = ModelSpec(name, DatasetInfo.from_dict(info), dict(args))
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in spec.build().state_dict().items()}
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise ValueError(f"{path}: data_info or model_args do not describe a buildable {name} "
+                         f"({type(exc).__name__}: {exc})") from None
+    if set(expected) != set(state):
+        missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+        raise ValueError(f"{path}: weights do not fit model {name} {args}: missing {missing[:5]}, unexpected {extra[:5]}")
+    wrong = [k for k in expected if tuple(state[k].shape) != expected[k]]
+    if wrong:
+        k = wrong[0]
+        raise ValueError(f"{path}: weights do not fit model {name} {args}: {k} has shape {tuple(state[k].shape)}, "
+                         f"the model needs {expected[k]} ({len(wrong)} tensors differ)")
+    return spec
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Classifier, ModelSpec, dict]:
+    """Rebuild a model from a checkpoint; returns (model in eval mode, spec, the raw dict).
+
+    The structure is checked first (`check_checkpoint`), so a malformed file is a ValueError naming it.
+    """
+    ckpt = load_tensors(path)
+    spec = check_checkpoint(ckpt, path)
     model = spec.build()
     try:
         model.load_state_dict(ckpt["state_dict"])

@@ -75,14 +75,14 @@ class _Follow:
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        from .runs import read_json
+        from .runs import read_status
 
         while not self.stop.wait(0.5):
+            st = read_status(self.child)  # a damaged status.json reads as unreadable, never raises
             try:
-                st = read_json(self.child / "status.json", {}) or {}
-            except ValueError:
+                p = float(st.get("progress", 0.0))
+            except (TypeError, ValueError):
                 continue
-            p = float(st.get("progress", 0.0))
             self.report(self.lo + (self.hi - self.lo) * p, f"{self.label}: {st.get('message', '')}")
 
     def __enter__(self):

@@ -56,6 +56,7 @@ def test_existing_run_dir_needs_resume_or_overwrite(tmp_path):
     run = tmp_path / "r"
     runs.prepare_run_dir(run)
     (run / "config.yaml").write_text("a: 1\n")
+    runs.write_status(run, "done", 1.0)
     with pytest.raises(ValueError, match="--resume.*--overwrite"):
         runs.prepare_run_dir(run)
     assert runs.prepare_run_dir(run, resume=True) == run and (run / "config.yaml").exists()

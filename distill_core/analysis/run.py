@@ -304,6 +304,10 @@ def run_analyse(cfg: AnalyseConfig, out_dir: Path, resume: bool = False, overwri
     if out_dir.is_dir() and ((out_dir / "images.pt").exists() or stage not in (None, "analyse")):
         raise ValueError(f"{out_dir} is a {stage or 'image-set'} run, not an analysis folder; choose another --out")
     existing = out_dir.is_dir() and any(out_dir.iterdir())
+    cache_only = out_dir.name == "analysis" and runs.is_run(out_dir.parent)  # <run>/analysis: feature caches
+    if existing and not runs.is_run(out_dir) and not cache_only:
+        raise ValueError(f"{out_dir} holds files but is not an analysis run; nothing was changed. "
+                         "Choose a new or empty --out")
     if existing and not overwrite:
         (out_dir / "config.yaml").unlink(missing_ok=True)  # tables are regenerated; the old config is stale
     device = resolve_device(cfg.device)

@@ -218,6 +218,37 @@ def _epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[
     return list(order.split(batch_size))
 
 
+COLUMNS = ("index", "boxes", "flips", "partner", "lam", "mixbox", "len", "epoch", "logits")
+
+
+@torch.no_grad()
+def relabel_epoch(teacher: torch.nn.Module, images: torch.Tensor, cfg: RelabelConfig, generator: torch.Generator,
+                  flip: bool, epoch: int) -> dict[str, torch.Tensor]:
+    """One label epoch's columns (see COLUMNS; logits float32 [N, K]): shuffle, split into batches of
+    `cfg.batch_size`, draw a crop box and flip per view and one mix per batch, render, keep the logits."""
+    device = images.device
+    n, size = len(images), images.shape[-1]
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in COLUMNS}
+    for idx in _epoch_batches(n, cfg.batch_size, generator):
+        b = len(idx)
+        boxes = augment.sample_resized_crops(b, cfg.crop_scale, generator=generator)
+        flips = augment.sample_flips(b, 0.5, generator) if flip else torch.zeros(b, dtype=torch.bool, device=device)
+        mix = augment.sample_mix(cfg.mix, b, size, cfg.mix_alpha, generator)
+        views = augment.apply_views(images[idx.to(device)], boxes, flips, mix)
+        with autocast(device, cfg.amp):
+            logits = teacher(views).float()
+        cols["index"].append(idx.int())
+        cols["boxes"].append(boxes.cpu())
+        cols["flips"].append(flips.cpu())
+        cols["partner"].append(mix.perm.cpu().int())
+        cols["lam"].append(torch.tensor([mix.lam], dtype=torch.float32))
+        cols["mixbox"].append(torch.tensor([mix.box], dtype=torch.int32))
+        cols["len"].append(torch.tensor([b], dtype=torch.int32))
+        cols["epoch"].append(torch.tensor([epoch], dtype=torch.int32))
+        cols["logits"].append(logits.cpu())
+    return {k: torch.cat(v) for k, v in cols.items()}
+
+
 @torch.no_grad()
 def relabel(
     teacher: torch.nn.Module,
@@ -227,47 +258,48 @@ def relabel(
     checksum: str,
     flip: bool,
     on_progress: Callable[[float, str], None] = lambda p, m: None,
+    done: list[dict[str, torch.Tensor]] | None = None,
+    on_epoch: Callable[[int, dict[str, torch.Tensor]], None] = lambda e, cols: None,
 ) -> LabelStore:
     """Build a label store for `images` [N, C, H, W] in [0, 1] (on the teacher's device).
 
-    Per label epoch: shuffle, split into batches of `cfg.batch_size`, draw a crop box and flip per view
-    and one mix per batch, render with `augment.apply_views`, and keep the teacher's logits.
+    Per label epoch, `relabel_epoch`; after each, `on_epoch(epoch, columns)` (the job saves them with
+    the generator's state). `done`: the columns of epochs 0..k-1 already made (resume); the generator
+    must then be in the state it had after epoch k-1, and the store equals an uninterrupted one.
     """
     teacher.eval()
-    device = images.device
     n, size = len(images), images.shape[-1]
     num_classes = teacher.head.out_features
-    cols: dict[str, list[torch.Tensor]] = {k: [] for k in ("index", "boxes", "flips", "partner", "lam", "mixbox",
-                                                          "len", "epoch", "logits")}
-    for epoch in range(cfg.epochs):
-        for idx in _epoch_batches(n, cfg.batch_size, generator):
-            b = len(idx)
-            boxes = augment.sample_resized_crops(b, cfg.crop_scale, generator=generator)
-            flips = augment.sample_flips(b, 0.5, generator) if flip else torch.zeros(b, dtype=torch.bool, device=device)
-            mix = augment.sample_mix(cfg.mix, b, size, cfg.mix_alpha, generator)
-            views = augment.apply_views(images[idx.to(device)], boxes, flips, mix)
-            with autocast(device, cfg.amp):
-                logits = teacher(views).float()
-            cols["index"].append(idx.int())
-            cols["boxes"].append(boxes.cpu())
-            cols["flips"].append(flips.cpu())
-            cols["partner"].append(mix.perm.cpu().int())
-            cols["lam"].append(torch.tensor([mix.lam], dtype=torch.float32))
-            cols["mixbox"].append(torch.tensor([mix.box], dtype=torch.int32))
-            cols["len"].append(torch.tensor([b], dtype=torch.int32))
-            cols["epoch"].append(torch.tensor([epoch], dtype=torch.int32))
-            cols["logits"].append(logits.cpu())
+    if cfg.topk > num_classes:
+        raise ValueError(f"topk {cfg.topk} exceeds the teacher's {num_classes} classes; lower topk")
+    chunks = list(done or [])
+    for epoch in range(len(chunks), cfg.epochs):
+        chunks.append(stored_columns(relabel_epoch(teacher, images, cfg, generator, flip, epoch), cfg, num_classes))
+        on_epoch(epoch, chunks[-1])
         on_progress((epoch + 1) / cfg.epochs, f"label epoch {epoch + 1}/{cfg.epochs}")
-    lens = torch.cat(cols["len"])
-    store = LabelStore(
+    cols = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+    lens = cols["len"]
+    return LabelStore(
         checksum=checksum, num_images=n, num_classes=num_classes, epochs=cfg.epochs, batch_size=cfg.batch_size,
-        mix=cfg.mix, out_size=size, image_index=torch.cat(cols["index"]), boxes=torch.cat(cols["boxes"]).float(),
-        flips=torch.cat(cols["flips"]), partner=torch.cat(cols["partner"]), lam=torch.cat(cols["lam"]),
-        mix_box=torch.cat(cols["mixbox"]), batch_start=torch.cumsum(lens.long(), 0) - lens.long(), batch_len=lens,
-        batch_epoch=torch.cat(cols["epoch"]), values=torch.cat(cols["logits"]),
+        mix=cfg.mix, out_size=size, image_index=cols["index"], boxes=cols["boxes"].float(),
+        flips=cols["flips"], partner=cols["partner"], lam=cols["lam"],
+        mix_box=cols["mixbox"], batch_start=torch.cumsum(lens.long(), 0) - lens.long(), batch_len=lens,
+        batch_epoch=cols["epoch"], values=cols["values"], indices=cols.get("indices"),
         extra={"crop_scale": list(cfg.crop_scale), "mix_alpha": cfg.mix_alpha, "seed": cfg.seed},
     )
-    return store.reduced(cfg.topk, cfg.value_dtype)
+
+
+def stored_columns(cols: dict[str, torch.Tensor], cfg: RelabelConfig, num_classes: int) -> dict[str, torch.Tensor]:
+    """One epoch's columns with its float32 logits reduced as stored: `values` in cfg.value_dtype [V, C], or
+    the top-k values [V, k] + class `indices`. Row-wise, so reducing epoch by epoch equals reducing the
+    whole store (LabelStore.reduced) and a resumed run's partial files are no larger than the store."""
+    out = {k: v for k, v in cols.items() if k != "logits"}
+    dtype = VALUE_DTYPES[cfg.value_dtype]
+    if not cfg.topk:
+        return out | {"values": cols["logits"].to(dtype)}
+    vals, idx = cols["logits"].topk(cfg.topk, dim=1)
+    idx_dtype = torch.int16 if index_bytes(num_classes) == 2 else torch.int32
+    return out | {"values": vals.to(dtype), "indices": idx.to(idx_dtype)}
 
 
 def replay_batch(store: LabelStore, images: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -313,13 +345,21 @@ def load_store(run_dir: Path | str, images: ImageSetArtifact | None = None) -> L
         raise ValueError(f"{run_dir} holds no label store ({PARAMS_FILE}); make one with `python -m distill_core relabel`")
     params, logits = load_tensors(run_dir / PARAMS_FILE), load_tensors(run_dir / LOGITS_FILE)
     header = params.get("header", {}) if isinstance(params, dict) else {}
-    if header.get("schema") != SCHEMA or logits.get("schema") != SCHEMA:
+    if not isinstance(header, dict) or header.get("schema") != SCHEMA or not isinstance(logits, dict) \
+            or logits.get("schema") != SCHEMA:
         raise ValueError(f"{run_dir} is not a distill_core label store (schema {SCHEMA})")
-    store = LabelStore(header["checksum"], header["num_images"], header["num_classes"], header["epochs"],
-                       header["batch_size"], header["mix"], header["out_size"],
-                       **{k: params[k] for k in ("image_index", "boxes", "flips", "partner", "lam", "mix_box",
-                                                 "batch_start", "batch_len", "batch_epoch")},
-                       values=logits["values"], indices=logits["indices"], extra=dict(header.get("extra", {})))
+    names = ("image_index", "boxes", "flips", "partner", "lam", "mix_box", "batch_start", "batch_len", "batch_epoch")
+    try:
+        tensors = {k: params[k] for k in names} | {"values": logits["values"]}
+        if not all(isinstance(t, torch.Tensor) for t in tensors.values()) or \
+                len({len(tensors[k]) for k in ("image_index", "boxes", "flips", "partner", "values")}) != 1:
+            raise TypeError("its per-view tensors are missing or differ in length")
+        store = LabelStore(str(header["checksum"]), int(header["num_images"]), int(header["num_classes"]),
+                           int(header["epochs"]), int(header["batch_size"]), str(header["mix"]), int(header["out_size"]),
+                           **tensors, indices=logits.get("indices"), extra=dict(header.get("extra", {})))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{run_dir}: damaged label store ({type(exc).__name__}: {exc}); relabel again "
+                         "(--overwrite)") from None
     if images is not None:
         check_store_matches(store, images)
     return store
@@ -349,9 +389,45 @@ def load_checked_teacher(run_dir: str | Path, epoch: int | None, info, device: t
     return model, spec, ckpt
 
 
+EPOCHS_DIR = "label_epochs"  # finished label epochs of an unfinished run (removed once the store is saved)
+EPOCH_SCHEMA = "distill_core.label_epoch/1"
+
+
+def save_label_epoch(run_dir: Path, epoch: int, cols: dict[str, torch.Tensor], generator: torch.Generator,
+                     checksum: str) -> None:
+    """One finished label epoch and the generator's state after it, written atomically."""
+    from ..runs import save_tensors
+
+    save_tensors(Path(run_dir) / EPOCHS_DIR / f"epoch_{epoch:05d}.pt",
+                 {"schema": EPOCH_SCHEMA, "epoch": epoch, "checksum": checksum, "columns": cols,
+                  "generator": generator.get_state()})
+
+
+def load_label_epochs(run_dir: Path, checksum: str) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor | None]:
+    """(columns of epochs 0..k-1, generator state after epoch k-1) saved in a run folder; ([], None) if none."""
+    from ..runs import load_tensors
+
+    chunks, state = [], None
+    while (path := Path(run_dir) / EPOCHS_DIR / f"epoch_{len(chunks):05d}.pt").is_file():
+        raw = load_tensors(path)
+        if not isinstance(raw, dict) or raw.get("schema") != EPOCH_SCHEMA or raw.get("checksum") != checksum \
+                or not set(COLUMNS) - {"logits"} | {"values"} <= set(raw.get("columns", {})):
+            raise ValueError(f"{path} is not a label epoch of these images ({EPOCH_SCHEMA}); delete {EPOCHS_DIR}/ "
+                             "and resume, or start with --overwrite")
+        chunks.append(raw["columns"])
+        state = raw["generator"]
+    return chunks, state
+
+
 def run_relabel(cfg: RelabelConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
-    """Job: relabel an image run with a teacher run into `run_dir` (label_params.pt + label_logits.pt)."""
+    """Job: relabel an image run with a teacher run into `run_dir` (label_params.pt + label_logits.pt).
+
+    Each finished label epoch is saved under label_epochs/ with the generator's state, so `--resume`
+    continues from the last finished epoch and gives the same store as an uninterrupted run.
+    """
     from .. import jobs
+    from ..device import require_memory
+    from ..runs import remove_partial
 
     if not cfg.images or not cfg.teacher:
         raise ValueError("relabel needs --images (an image run) and --teacher (a teacher run)")
@@ -360,13 +436,25 @@ def run_relabel(cfg: RelabelConfig, run_dir: Path, resume: bool = False, overwri
     def body(ctx: jobs.JobContext) -> dict:
         art = load_image_set(cfg.images)
         teacher, spec, ckpt = load_checked_teacher(cfg.teacher, cfg.teacher_epoch, art.info, device)
-        store = relabel(teacher, art.images.to(device), cfg, make_generator(cfg.seed, device), art.checksum,
-                        art.info.flip, ctx.report)
+        n, c = len(art.images), spec.info.num_classes
+        per_view = VIEW_META_BYTES + logit_bytes_per_view(c, VALUE_DTYPES[cfg.value_dtype].itemsize, cfg.topk)
+        require_memory(n * cfg.epochs * per_view * 2, "cpu",
+                       f"relabeling {n} images for {cfg.epochs} label epochs", "lower epochs (or relabel fewer images)")
+        generator = make_generator(cfg.seed, device)
+        done, state = load_label_epochs(ctx.run_dir, art.checksum) if ctx.resume else ([], None)
+        if state is not None:
+            generator.set_state(state)
+            ctx.report(len(done) / cfg.epochs, f"resuming after label epoch {len(done)}/{cfg.epochs}")
+        store = relabel(teacher, art.images.to(device), cfg, generator, art.checksum, art.info.flip, ctx.report,
+                        done=done, on_epoch=lambda e, cols: save_label_epoch(ctx.run_dir, e, cols, generator,
+                                                                             art.checksum))
         epoch = ckpt.get("epoch") if cfg.teacher_epoch is None else cfg.teacher_epoch
         store.extra.update(teacher=str(cfg.teacher), teacher_epoch=epoch)
         on_disk = save_store(ctx.run_dir, store)
+        remove_partial(ctx.run_dir, EPOCHS_DIR)
         return store_metrics(store) | {"bytes_on_disk": on_disk, "images": str(cfg.images),
-                                       "teacher": str(cfg.teacher), "teacher_test_acc": ckpt.get("test_acc")}
+                                       "teacher": str(cfg.teacher), "teacher_test_acc": ckpt.get("test_acc"),
+                                       "resumed_after_epoch": len(done)}
 
     return jobs.run_stage("relabel", cfg, run_dir, body, device, cfg.seed, resume, overwrite)
 

@@ -173,6 +173,8 @@ def train_student(
             loss.backward()
             opt.step()
             loss_sum, step = loss_sum + float(loss.detach()), step + 1
+        if not math.isfinite(loss_sum):
+            raise FloatingPointError(f"student loss became NaN/inf in epoch {epoch + 1}; lower lr (now {cfg.lr})")
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == epochs:
             acc = evaluate(model, test.images, test.labels)
             result.history.append({"epoch": epoch + 1, "loss": loss_sum / max(steps, 1), "test_acc": acc,

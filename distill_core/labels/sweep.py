@@ -100,10 +100,22 @@ def plan_cells(cfg: SweepConfig) -> list[Cell]:
 
 
 def read_rows(path: Path) -> list[dict]:
+    """The rows of results.csv; a row cut short (or otherwise unreadable) is left out, so its cell runs again."""
     if not path.is_file():
         return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable results table ({exc}); move it away and resume") from None
+    out = []
+    for row in rows:
+        try:
+            _row_key(row)
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.append(row)
+    return out
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
@@ -160,10 +172,11 @@ def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float,
             if cell.source not in stores:  # a source whose loading failed is retried by its next cell
                 art = load_image_set(cfg.sources[cell.source])
                 label_dir = Path(run_dir) / f"labels-{cell.source}"
-                if read_status(label_dir).get("state") != "done":
+                state = read_status(label_dir).get("state")
+                if state != "done":
                     rcfg = dataclasses.replace(cfg.relabel, images=str(cfg.sources[cell.source]), teacher=cfg.teacher,
                                                device=str(device))
-                    run_relabel(rcfg, label_dir, overwrite=True)
+                    _relabel_source(rcfg, label_dir, state)
                 stores[cell.source] = load_store(label_dir, art)
                 images[cell.source] = art
             row = run_cell(cfg, cell, images[cell.source], stores[cell.source], test, device)
@@ -177,6 +190,19 @@ def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float,
         write_rows(path, [rows[c.key] for c in cells if c.key in rows])
     on_progress(1.0, f"{len(cells)} cells")
     return [rows[c.key] for c in cells if c.key in rows]
+
+
+def _relabel_source(rcfg: RelabelConfig, label_dir: Path, state: str) -> None:
+    """Relabel into `label_dir`: an interrupted relabel with the same config continues from its last
+    finished label epoch; anything else (failed, cancelled, another config) starts again."""
+    if state == "interrupted":
+        try:
+            run_relabel(rcfg, label_dir, resume=True)
+            return
+        except ValueError as exc:
+            if "different config" not in str(exc):
+                raise
+    run_relabel(rcfg, label_dir, overwrite=True)
 
 
 def summarise(rows: list[dict]) -> list[dict]:

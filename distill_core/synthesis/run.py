@@ -61,6 +61,7 @@ def _main_rank(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Sh
     start = time.perf_counter()
     model, spec, _ = load_teacher(cfg.teacher, cfg.teacher_epoch, ctx.device)
     data = _real_data(cfg, spec.info)
+    check_request(cfg, data, ctx.device)
     sanity = check_teacher_sanity(model, data)
     stats, stats_path = global_stats(model), None
     if cfg.statistics == "class":
@@ -111,6 +112,26 @@ def _synthesize_shard(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distrib
                             ctx.report, real, on_unit)
 
 
+def check_request(cfg: SynthesisConfig, data, device: torch.device) -> None:
+    """Refuse, before any work, an IPC larger than a class of the real data, or a synthesis whose images
+    (pixels, their gradient and Adam's two moments: 16 bytes a value) do not fit in free memory."""
+    from ..device import require_memory
+
+    counts = torch.bincount(data.train.labels, minlength=data.info.num_classes)
+    classes = [c for c in (range(data.info.num_classes) if cfg.classes is None else cfg.classes)
+               if 0 <= c < data.info.num_classes]  # classes out of range are refused by plan_units
+    if not classes:
+        return
+    smallest = min(classes, key=lambda c: int(counts[c]))
+    if cfg.ipc > int(counts[smallest]):
+        raise ValueError(f"ipc {cfg.ipc} is larger than class {smallest}, which has {int(counts[smallest])} training "
+                         "images; a distilled set is smaller than the data: lower ipc")
+    info = data.info
+    n = cfg.ipc * len(classes)
+    require_memory(16 * n * info.channels * info.image_size ** 2, device, f"synthesising {n} images",
+                   "lower ipc or synthesise a subset of classes")
+
+
 def save_partial(run_dir: Path, r: UnitResult) -> None:
     save_tensors(Path(run_dir) / PARTIAL_DIR / f"unit_{r.key:05d}.pt", {
         "schema": UNIT_SCHEMA, "key": r.key, "slots": r.slots, "labels": r.labels, "images": r.images,
@@ -123,10 +144,11 @@ def load_partials(run_dir: Path) -> dict[int, UnitResult]:
     out = {}
     for path in sorted((Path(run_dir) / PARTIAL_DIR).glob("unit_*.pt")):
         raw = load_tensors(path)
-        if raw.get("schema") != UNIT_SCHEMA:
+        fields = ("slots", "labels", "images", "ce", "bn")
+        if not isinstance(raw, dict) or raw.get("schema") != UNIT_SCHEMA or \
+                not all(isinstance(raw.get(k), torch.Tensor) for k in fields) or not isinstance(raw.get("key"), int):
             raise ValueError(f"{path} is not a synthesis unit file ({UNIT_SCHEMA}); delete it and resume")
-        out[int(raw["key"])] = UnitResult(int(raw["key"]), raw["slots"], raw["labels"], raw["images"], raw["ce"],
-                                          raw["bn"])
+        out[raw["key"]] = UnitResult(raw["key"], *(raw[k] for k in fields))
     return out
 
 
