@@ -63,10 +63,10 @@ def _show_results(name: str) -> None:
         st.dataframe(_result_table(results), hide_index=True)
     st.markdown("Next: look at them closely.")
     links = st.columns(4)
-    links[0].page_link("app_pages/diversity.py", label="Similarity heatmaps", icon=":material/grid_view:")
-    links[1].page_link("app_pages/embeddings.py", label="Embedding", icon=":material/scatter_plot:")
-    links[2].page_link("app_pages/soft_labels.py", label="Label size vs accuracy", icon=":material/label:")
-    links[3].page_link("app_pages/export.py", label="Export a report", icon=":material/ios_share:")
+    links[0].page_link("app_pages/diversity.py", label="Similarity heatmaps", icon="🔳")
+    links[1].page_link("app_pages/embeddings.py", label="Embedding", icon="🗺️")
+    links[2].page_link("app_pages/soft_labels.py", label="Label size vs accuracy", icon="🏷️")
+    links[3].page_link("app_pages/export.py", label="Export a report", icon="📤")
 
 
 def quick_start() -> None:

@@ -24,7 +24,7 @@ def launch_form() -> None:
     teachers = [r for r in runs_view.teacher_runs() if r.state == "done"]
     if not teachers:
         st.info("No finished teacher yet. Train one on **Data & teacher**, or run the quick start on **Home**.")
-        st.page_link("app_pages/data_teacher.py", label="Data & teacher", icon=":material/school:")
+        st.page_link("app_pages/data_teacher.py", label="Data & teacher", icon="🎓")
         return
     teacher = st.selectbox("teacher run", [r.name for r in teachers], key="sy-teacher")
     presets = list(synthesize.PRESETS)

@@ -129,7 +129,7 @@ def bundle_zip(items: list[ReportItem], report: str, formats: tuple[str, ...] = 
                 zf.writestr(f"{item.name}.png", item.image_png)
             if item.figure is None:
                 continue
-            zf.writestr(f"{item.name}.html", item.figure.to_html(include_plotlyjs="cdn"))
+            zf.writestr(f"{item.name}.html", item.figure.to_html(include_plotlyjs=True))
             for fmt in formats:
                 try:
                     zf.writestr(f"{item.name}.{fmt}", figure_bytes(item.figure, fmt))
