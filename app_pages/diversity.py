@@ -16,7 +16,8 @@ st.caption("Cross-class BN batching makes the images of one class alike (Xiao & 
 
 COLUMNS = {  # summary field -> header
     "run": "run", "method": "method", "ipc": "IPC", "feat_within_mean": "within-class cos (features)",
-    "feat_ci": "95% interval (classes)", "feat_between_mean": "between-class cos", "pix_within_mean": "within-class cos (pixels)",
+    "feat_ci": "95% interval (classes)", "feat_between_mean": "between-class cos",
+    "pix_within_mean": "within-class cos (pixels)",
     "fd": "Fréchet distance", "precision": "precision", "recall": "recall", "density": "density",
     "coverage": "coverage", "copies": "near-copies of real images",
 }
