@@ -6,6 +6,7 @@ import time
 import streamlit as st
 
 from appkit import report, report_items, runs_view, style
+from appkit.pickers import pick_image_sets
 
 st.title("Export")
 st.caption("A standalone HTML report (interactive figures, opens offline), a zip of PNG/SVG figures with the CSV "
@@ -17,7 +18,7 @@ if not found:
     st.page_link("app_pages/home.py", label="Go to the quick start", icon="🚀")
     st.stop()
 
-names = st.multiselect("runs in the report", found, default=found[: min(3, len(found))], key="ex-runs")
+names = pick_image_sets("ex-runs", "runs in the report")
 sections = st.multiselect("sections", report_items.SECTIONS, default=list(report_items.SECTIONS), key="ex-sections")
 title = st.text_input("report title", value="Soft-label distillation: results", key="ex-title")
 large = st.toggle("presentation fonts in the exported figures", value=style.presentation(), key="ex-large")
@@ -59,6 +60,6 @@ if "ex-html" in st.session_state:
     st.caption(f"{len(items)} items: " + ", ".join(i.title for i in items))
     for item in items:
         if item.figure is not None:
-            st.plotly_chart(item.figure, key=f"ex-prev-{item.name}", theme=None)
+            st.plotly_chart(item.figure, key=f"ex-prev-{item.name}", theme=None, config={"displaylogo": False})
         elif item.image_png is not None:
             st.image(item.image_png, caption=item.title)

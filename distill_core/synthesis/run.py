@@ -25,6 +25,7 @@ from ..models import predict_logits
 from ..runs import load_tensors, save_tensors, write_bytes_atomic, write_text_atomic
 from ..teacher import check_teacher_sanity, load_teacher, teacher_dataset_spec
 from .bn_stats import BNStatistics, global_stats, load_or_compute_class_stats
+from .live import LiveLosses
 from .synthesize import SynthesisConfig, SynthesisResult, UnitResult, assemble, plan_units, synthesize
 
 PARTIAL_DIR = "partial"
@@ -81,7 +82,8 @@ def _job_body(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distributed.Sha
         if cfg.batching == "class_wise":
             write_grid(ctx.run_dir / "grids" / f"class_{r.key:04d}.png", r.images)
 
-    result = synthesize(cfg, model, stats, ctx.device, make_generator(cfg.seed, "cpu"), ctx.report,
+    report = LiveLosses(ctx.run_dir, ctx.report, fresh=not ctx.resume) if shard.is_main else ctx.report
+    result = synthesize(cfg, model, stats, ctx.device, make_generator(cfg.seed, "cpu"), report,
                         data.train if data is not None else None, spec.info, on_unit, done, (shard.rank, shard.world))
     distributed.barrier(shard)
     if not shard.is_main:
