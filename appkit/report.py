@@ -65,7 +65,8 @@ REPORT_CSS = """
 h1 {font-size: 2em} section {margin: 2.5rem 0}
 img.grid {image-rendering: pixelated; max-width: 100%}
 section.img {display: inline-block; vertical-align: top; margin-right: 2rem} section.img h2 {font-size: 1.1em}
-table {border-collapse: collapse; font-size: 0.8em} table.main {font-size: 1em} td, th {border: 1px solid #e2e8f0; padding: 2px 6px}
+table {border-collapse: collapse; font-size: 0.8em} table.main {font-size: 1em}
+td, th {border: 1px solid #e2e8f0; padding: 2px 6px}
 .note {color: #475569}
 """
 
