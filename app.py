@@ -1,8 +1,8 @@
 """distill_core app: routes only. Serve with `python3 dev.py app` (or `streamlit run app.py`).
 
-Icons are emoji, never ":material/...": those make the browser fetch a font from a CDN, which
-fails offline. Heavy modules (torch, the library's stages) are imported by the pages that need
-them, so the first paint waits for none of them.
+No icons: ":material/..." icons make the browser fetch a font from a CDN, which fails offline, and
+emoji depend on the viewer's fonts; the favicon is an emoji (an inline SVG). Heavy modules (torch,
+the library's stages) are imported by the pages that need them, after their title is drawn.
 """
 import streamlit as st
 
@@ -13,17 +13,17 @@ style.apply()
 
 PAGES = {
     "Start": [
-        st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("app_pages/data_teacher.py", title="Data & teacher", icon="🎓"),
-        st.Page("app_pages/synthesize.py", title="Synthesize", icon="✨"),
+        st.Page("app_pages/home.py", title="Home", default=True),
+        st.Page("app_pages/data_teacher.py", title="Data & teacher"),
+        st.Page("app_pages/synthesize.py", title="Synthesize"),
     ],
     "Analyse": [
-        st.Page("app_pages/diversity.py", title="Diversity", icon="🔳"),
-        st.Page("app_pages/embeddings.py", title="Embeddings", icon="🗺️"),
-        st.Page("app_pages/soft_labels.py", title="Soft labels", icon="🏷️"),
-        st.Page("app_pages/compare.py", title="Compare", icon="⚖️"),
+        st.Page("app_pages/diversity.py", title="Diversity"),
+        st.Page("app_pages/embeddings.py", title="Embeddings"),
+        st.Page("app_pages/soft_labels.py", title="Soft labels"),
+        st.Page("app_pages/compare.py", title="Compare"),
     ],
-    "Share": [st.Page("app_pages/export.py", title="Export", icon="📤")],
+    "Share": [st.Page("app_pages/export.py", title="Export")],
 }
 
 st.navigation(PAGES).run()

@@ -30,7 +30,7 @@ def pick() -> tuple[str, str] | None:
     if len(found) < 2:
         st.info("Compare needs two image-set runs. The quick start on **Home** makes SRe2L, LPLD and random-real "
                 "sets on digits in under a minute.")
-        st.page_link("app_pages/home.py", label="Go to the quick start", icon="🚀")
+        st.page_link("app_pages/home.py", label="Go to the quick start")
         return None
     names = sorted(r.name for r in found)
     exp = pick_experiment("cp-exp")

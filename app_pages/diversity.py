@@ -55,7 +55,13 @@ def show(names: list[str]) -> None:
             st.error(f"Cannot analyse these runs together: {exc}")
             return
     st.subheader("Diversity table")
-    ui.table(summary_rows(result), formats=FORMATS, labels=COLUMNS, key="dv-table")
+    rows = summary_rows(result)
+    split = ("fd", "precision", "recall", "density", "coverage", "copies")
+    ui.table([{k: v for k, v in r.items() if k not in split} for r in rows], formats=FORMATS, labels=COLUMNS,
+             key="dv-table")
+    st.markdown("**Against real images** (feature space)")
+    ui.table([{k: r[k] for k in ("run", "method", *split)} for r in rows], formats=FORMATS, labels=COLUMNS,
+             key="dv-table-real")
     st.caption(f"features: {result.info['feature_model_name']} ({result.info['layer']}) from "
                f"`{result.info['feature_model']}`; real reference: {result.info['n_real']} training images of "
                f"`{result.info.get('real', '')}`; k = {result.info['k']}. Intervals: 95% bootstrap over classes. "

@@ -15,7 +15,7 @@ st.caption("A standalone HTML report (interactive figures, opens offline), a zip
 found = [r.name for r in runs_view.image_set_runs()]
 if not found:
     st.info("Nothing to export yet: run the quick start on **Home** first.")
-    st.page_link("app_pages/home.py", label="Go to the quick start", icon="🚀")
+    st.page_link("app_pages/home.py", label="Go to the quick start")
     st.stop()
 
 names = pick_image_sets("ex-runs", "runs in the report")

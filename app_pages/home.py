@@ -98,10 +98,10 @@ def _show_results(name: str) -> None:
     _show_accuracy(name)
     st.markdown("Next: look at them closely.")
     links = st.columns(4)
-    links[0].page_link("app_pages/compare.py", label="Compare two runs", icon="⚖️")
-    links[1].page_link("app_pages/diversity.py", label="Similarity heatmaps", icon="🔳")
-    links[2].page_link("app_pages/embeddings.py", label="Embedding", icon="🗺️")
-    links[3].page_link("app_pages/export.py", label="Export a report", icon="📤")
+    links[0].page_link("app_pages/compare.py", label="Compare two runs")
+    links[1].page_link("app_pages/diversity.py", label="Similarity heatmaps")
+    links[2].page_link("app_pages/embeddings.py", label="Embedding")
+    links[3].page_link("app_pages/export.py", label="Export a report")
 
 
 def _show_accuracy(name: str) -> None:

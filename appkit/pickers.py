@@ -15,7 +15,7 @@ NO_EXPERIMENT = "(none: choose runs yourself)"
 def _empty_state() -> None:
     st.info("No image sets yet. Run the quick start on **Home** (under a minute on digits), "
             "or launch a synthesis on **Synthesize**.")
-    st.page_link("app_pages/home.py", label="Go to the quick start", icon="🚀")
+    st.page_link("app_pages/home.py", label="Go to the quick start")
 
 
 def pick_experiment(key: str, where=None) -> experiments.Experiment | None:

@@ -83,3 +83,33 @@ def preview_image(grids: list[Path], class_names: tuple[str, ...] = ()):
         out.paste(p, (width - p.width, y))  # right-aligned: the images line up whatever the name
         y += p.height
     return out
+
+
+def metrics_view(info: runs.RunInfo) -> None:
+    """A finished synthesis run's metrics as numbers with units and a per-class table (not raw JSON)."""
+    m = info.metrics
+    if not m:
+        return
+    from . import ui
+
+    acc = m.get("synthetic_acc")
+    speed = m.get("image_iterations_per_s")
+    ui.metrics([
+        ("images", f"{m.get('num_images', 0):,}", f"IPC {m.get('ipc')} × classes"),
+        ("teacher recognises", f"{100 * acc:.1f}%" if isinstance(acc, float) else "–",
+         "share of the synthetic images the teacher classifies as their class"),
+        ("final CE / BN", f"{m.get('final_ce', float('nan')):.3f} / {m.get('final_bn', float('nan')):.3f}",
+         "mean over classes of the last iteration's loss terms"),
+        ("synthesis time", f"{m.get('synthesis_s', float('nan')):.1f} s",
+         f"{speed:,.0f} image-iterations/s" if isinstance(speed, float) else None),
+    ])
+    per_class = m.get("per_class_acc") or {}
+    if per_class:
+        names = _class_names(str(info.config.get("teacher", "")))
+        rows = [{"class": names[int(c)] if int(c) < len(names) else str(c), "teacher top-1 (%)": 100 * float(v)}
+                for c, v in per_class.items()]
+        with st.expander("per class"):
+            ui.table(rows, formats={"teacher top-1 (%)": ".0f"}, key=f"sy-pc-{info.name}")
+    st.caption(f"{m.get('batching', '')} batching, {m.get('statistics', '')} statistics, {m.get('iterations')} "
+               f"iterations, group size {m.get('group_size')}; teacher `{m.get('teacher', '')}` "
+               f"({100 * m.get('teacher_test_acc_sample', float('nan')):.1f}% on real test images)")

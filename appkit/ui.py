@@ -20,6 +20,8 @@ def fmt(value, spec: str = "") -> str:
     """A cell as text: None/nan as an empty cell, floats with `spec` (e.g. '.3f'), ints with separators."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, float) and spec and float(format(value, spec)) == 0:
+        value = 0.0  # no "-0.0"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -29,18 +31,22 @@ def fmt(value, spec: str = "") -> str:
     return str(value)
 
 
+STATIC_ROWS = 30
+
+
 def table(rows: list[dict], formats: dict[str, str] | None = None, labels: dict[str, str] | None = None,
           where=None, key: str | None = None) -> None:
     """A table of `rows` with column `labels` (field -> header) and number `formats` (field -> '.3f').
 
-    On screen an interactive st.dataframe; in presentation mode an HTML table (st.table), which the
-    presentation stylesheet can enlarge (a dataframe paints on a canvas that CSS cannot resize)."""
+    Up to `STATIC_ROWS` rows, and always in presentation mode, an HTML table (st.table): every row
+    visible, empty cells empty, and the presentation stylesheet can enlarge it (a dataframe paints on
+    a canvas CSS cannot resize). Longer tables are an interactive st.dataframe."""
     formats, labels = formats or {}, labels or {}
     where = where or st
     if not rows:
         return
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    if style.presentation():
+    if style.presentation() or len(rows) <= STATIC_ROWS:
         import pandas as pd
 
         frame = pd.DataFrame([{labels.get(c, c): fmt(r.get(c), formats.get(c, "")) for c in cols} for r in rows])
