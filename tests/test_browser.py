@@ -87,11 +87,14 @@ def _shot(page, name: str, tall: int | None = None) -> Path:
     """A screenshot of the viewport (Streamlit scrolls inside its main block, not the document);
     with `tall`, the viewport is first stretched to that height to take the whole page."""
     ARTIFACTS.mkdir(exist_ok=True)
+    size = dict(page.viewport_size)
     if tall:
-        page.set_viewport_size({"width": page.viewport_size["width"], "height": tall})
-        time.sleep(1.0)
+        page.set_viewport_size({"width": size["width"], "height": tall})
+        time.sleep(1.5)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
+    if tall:
+        page.set_viewport_size(size)
     return path
 
 
@@ -129,6 +132,8 @@ def test_every_page_loads_offline_without_errors_and_is_timed(server, browser, q
         _clean(page, watch)
         assert page.locator("h1").first.inner_text().strip()
         _shot(page, f"page-{p['url'] or 'home'}")
+        if p["url"] == "":
+            _shot(page, "quickstart", tall=2300)  # the README's: the quick start's results, whole
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "page_timings.json").write_text(json.dumps(rows, indent=2) + "\n")
     assert [r["page"] for r in rows] == [p["title"] for p in pages]
