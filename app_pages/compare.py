@@ -70,8 +70,8 @@ def similarity(a: str, b: str) -> None:
               f"{interval(row['run'])}; between classes {row['feat_between_mean']:.3f}") for row in result.summary]
     try:
         diff = paired_interval(result, a, b, "feat_within")
-        items.append((f"A − B (paired over {diff.n} classes)", f"{diff.mean:+.3f}",
-                      f"95% paired bootstrap interval [{diff.low:+.3f}, {diff.high:+.3f}]"))
+        items.append((f"A − B (paired over {diff.n} classes)", f"{ui.signed(diff.mean)}",
+                      f"95% paired bootstrap interval [{ui.signed(diff.low)}, {ui.signed(diff.high)}]"))
     except ValueError as exc:
         diff = None
         st.caption(f"no paired difference: {exc}")
@@ -81,7 +81,8 @@ def similarity(a: str, b: str) -> None:
     if diff is not None:
         verdict = "the interval excludes 0: the runs differ" if not diff.contains(0.0) else \
             "the interval includes 0: no difference shown at this number of classes"
-        st.caption(f"A − B = {diff.mean:+.3f}, 95% paired bootstrap interval [{diff.low:+.3f}, {diff.high:+.3f}]; "
+        st.caption(f"A − B = {ui.signed(diff.mean)}, 95% paired bootstrap interval "
+                   f"[{ui.signed(diff.low)}, {ui.signed(diff.high)}]; "
                    f"{verdict}.")
     methods = {r["run"]: r["method"] for r in result.summary}
     ui.chart(figures.per_class_bars(result.per_class, "feat_within", "within-class cosine", methods=methods), "cp-bars",

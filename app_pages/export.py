@@ -43,7 +43,8 @@ if "ex-html" in st.session_state:
     stamp = time.strftime("%Y%m%d-%H%M")
     c = st.columns(2)
     c[0].download_button("Download HTML report", st.session_state["ex-html"], file_name=f"distill-report-{stamp}.html",
-                         mime="text/html", key="ex-dl-html", type="primary")
+                         mime="text/html", key="ex-dl-html", type="primary",
+                         on_click="ignore")
     if ok and c[1].button("Render PNG/SVG figures (a few seconds each)", key="ex-render"):
         with st.spinner("rendering with kaleido..."):
             data, notes = report.bundle_zip(st.session_state["ex-items"], st.session_state["ex-html"])
@@ -55,7 +56,8 @@ if "ex-html" in st.session_state:
         label = "Download zip (HTML, CSVs, image grids)"
     else:
         data, label = st.session_state["ex-zip"], "Download zip (HTML, PNG, SVG, CSVs)"
-    st.download_button(label, data, file_name=f"distill-figures-{stamp}.zip", mime="application/zip", key="ex-dl-zip")
+    st.download_button(label, data, file_name=f"distill-figures-{stamp}.zip", mime="application/zip", key="ex-dl-zip",
+                       on_click="ignore")  # no rerun: the previews keep their media
     items = st.session_state["ex-items"]
     st.caption(f"{len(items)} items: " + ", ".join(i.title for i in items))
     for item in items:

@@ -65,11 +65,12 @@ def _show_similarity(sets: list[runs.RunInfo]) -> None:
     if "lpld" in by_method and "sre2l" in by_method:
         try:
             d = paired_interval(result, by_method["lpld"], by_method["sre2l"])
-            items.append(("LPLD − SRe2L", f"{d.mean:+.3f}", f"95% paired bootstrap interval [{d.low:+.3f}, {d.high:+.3f}]"))
+            items.append(("LPLD − SRe2L", ui.signed(d.mean),
+                          f"95% paired bootstrap interval [{ui.signed(d.low)}, {ui.signed(d.high)}]"))
             verdict = "excludes 0: class-wise synthesis changed the similarity" if not d.contains(0.0) else \
                 "includes 0: no difference shown at this number of classes and iterations"
-            note = f"LPLD − SRe2L: {d.mean:+.3f}, 95% paired bootstrap interval over {d.n} classes " \
-                   f"[{d.low:+.3f}, {d.high:+.3f}], which {verdict}."
+            note = f"LPLD − SRe2L: {ui.signed(d.mean)}, 95% paired bootstrap interval over {d.n} classes " \
+                   f"[{ui.signed(d.low)}, {ui.signed(d.high)}], which {verdict}."
         except ValueError as exc:
             note = f"no paired difference: {exc}"
     ui.metrics(items)

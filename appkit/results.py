@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .palette import style_of
+from .palette import METHODS, style_of
 
 HARD = "hard_labels"
 RANDOM_REAL = "random_real"
@@ -43,7 +43,9 @@ def accuracy_table(rows: list[dict], teacher_acc: float | None) -> list[dict]:
     random = {(s, r): mean[k] for k in mean for (_, m, s, r) in [k] if m == RANDOM_REAL}
     hard = {src: mean[k] for k in mean for (src, _, s, _) in [k] if s == HARD}
     out = []
-    for key in sorted(cells, key=lambda k: (k[0], k[2] != HARD, k[2], k[3])):
+    order = list(METHODS)  # SRe2L, +C, LPLD, random real, ... as on every page
+    for key in sorted(cells, key=lambda k: (order.index(k[1]) if k[1] in order else len(order), k[0], k[2] != HARD,
+                                            k[2], k[3])):
         source, method, strategy, ratio = key
         accs = cells[key]
         row = {"images": source, "method": style_of(method).label, "labels": _setting(strategy, ratio),

@@ -34,6 +34,11 @@ def fmt(value, spec: str = "") -> str:
 STATIC_ROWS = 30
 
 
+def signed(value: float, digits: int = 3) -> str:
+    """A difference with its sign, rounded, never "-0.000"."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
 def table(rows: list[dict], formats: dict[str, str] | None = None, labels: dict[str, str] | None = None,
           where=None, key: str | None = None) -> None:
     """A table of `rows` with column `labels` (field -> header) and number `formats` (field -> '.3f').
