@@ -2,6 +2,8 @@
 live curve survives a reload (it used to live in the browser session)."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from appkit import runs_view, synth_view
@@ -11,7 +13,9 @@ from distill_core.synthesis.synthesize import SynthesisConfig
 
 
 def test_losses_are_appended_to_the_run_folder_as_the_job_reports_them(tmp_path, digits_teacher_dir):
-    cfg = SynthesisConfig(teacher=str(digits_teacher_dir), preset="lpld", ipc=2, iterations=50, device="cpu",
+    teacher = tmp_path / "teacher"  # a copy: class statistics are cached in the teacher's folder
+    shutil.copytree(digits_teacher_dir, teacher)
+    cfg = SynthesisConfig(teacher=str(teacher), preset="lpld", ipc=2, iterations=50, device="cpu",
                           group_size=10)
     run_synthesize(cfg, tmp_path / "s")
     live = runs_view.read_csv_rows(tmp_path / "s" / LIVE_FILE)
