@@ -1,24 +1,29 @@
-"""distill_core app: routes only. Serve with `python3 dev.py app` (or `streamlit run app.py`)."""
+"""distill_core app: routes only. Serve with `python3 dev.py app` (or `streamlit run app.py`).
+
+No icons: ":material/..." icons make the browser fetch a font from a CDN, which fails offline, and
+emoji depend on the viewer's fonts; the favicon is an emoji (an inline SVG). Heavy modules (torch,
+the library's stages) are imported by the pages that need them, after their title is drawn.
+"""
 import streamlit as st
 
 from appkit import style
 
-st.set_page_config(page_title="distill_core", page_icon=":material/compress:", layout="wide")
+st.set_page_config(page_title="distill_core", page_icon="🧪", layout="wide")
 style.apply()
 
 PAGES = {
     "Start": [
-        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("app_pages/data_teacher.py", title="Data & teacher", icon=":material/school:"),
-        st.Page("app_pages/synthesize.py", title="Synthesize", icon=":material/auto_awesome:"),
+        st.Page("app_pages/home.py", title="Home", default=True),
+        st.Page("app_pages/data_teacher.py", title="Data & teacher"),
+        st.Page("app_pages/synthesize.py", title="Synthesize"),
     ],
     "Analyse": [
-        st.Page("app_pages/diversity.py", title="Diversity", icon=":material/grid_view:"),
-        st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
-        st.Page("app_pages/soft_labels.py", title="Soft labels", icon=":material/label:"),
-        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/diversity.py", title="Diversity"),
+        st.Page("app_pages/embeddings.py", title="Embeddings"),
+        st.Page("app_pages/soft_labels.py", title="Soft labels"),
+        st.Page("app_pages/compare.py", title="Compare"),
     ],
-    "Share": [st.Page("app_pages/export.py", title="Export", icon=":material/ios_share:")],
+    "Share": [st.Page("app_pages/export.py", title="Export")],
 }
 
 st.navigation(PAGES).run()

@@ -1,73 +1,120 @@
-"""Compare: two image-set runs side by side (class-wise vs cross-class by default)."""
+"""Compare: two image-set runs side by side (class-wise vs cross-class of one experiment by default)."""
 from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, runs_view, sweep_ui, ui
-from appkit.analysis import analyse_runs, load_set
+from appkit import experiments, figures, results, runs_view, ui
+from appkit.analysis import analyse_runs, class_intervals, load_set, paired_interval
 from appkit.images import class_grid
 from appkit.paths import runs_root
+from appkit.pickers import pick_experiment
 from distill_core import runs
 
 st.title("Compare")
-st.caption("Two runs side by side: their images per class, within-class similarity, accuracy against label "
-           "compression, and what differs in their configs.")
+st.caption("Two runs side by side: their images per class, within-class similarity with its uncertainty, "
+           "accuracy against label compression from the sweeps that used each run, and what differs in their configs.")
 
 
-def _default_pair(found: list[runs.RunInfo]) -> tuple[int, int]:
-    names = [r.name for r in found]
-    methods = [runs_view.method_of(r) for r in found]
-    a = next((i for i, m in enumerate(methods) if m in ("lpld", "+C")), 0)
-    b = next((i for i, m in enumerate(methods) if m == "sre2l" and i != a), 1 if len(names) > 1 and a != 1 else 0)
-    return a, b
+def _default_pair(names: list[str], exp: experiments.Experiment | None) -> tuple[int, int]:
+    """Class-wise (LPLD or +C) vs SRe2L of the chosen experiment; else the first two runs listed."""
+    pool = [n for n in (exp.image_sets if exp else []) if n in names]
+    method = {n: runs_view.method_of(runs.load_run(runs_root() / n)) for n in pool}
+    a = next((n for n in pool if method[n] in ("lpld", "+C")), pool[0] if pool else names[0])
+    b = next((n for n in pool if method[n] == "sre2l" and n != a), next((n for n in pool if n != a), None))
+    b = b or next(n for n in names if n != a)
+    return names.index(a), names.index(b)
 
 
 def pick() -> tuple[str, str] | None:
     found = runs_view.image_set_runs()
     if len(found) < 2:
         st.info("Compare needs two image-set runs. The quick start on **Home** makes SRe2L, LPLD and random-real "
-                "sets on digits in about a minute.")
-        st.page_link("app_pages/home.py", label="Go to the quick start", icon=":material/rocket_launch:")
+                "sets on digits in under a minute.")
+        st.page_link("app_pages/home.py", label="Go to the quick start")
         return None
-    names = [r.name for r in found]
-    a, b = _default_pair(found)
+    names = sorted(r.name for r in found)
+    exp = pick_experiment("cp-exp")
+    a, b = _default_pair(names, exp)
+    owner = exp.name if exp else None
+    if st.session_state.get("cp-owner", "") != owner:  # a new experiment: its pair replaces the choice
+        st.session_state["cp-a"], st.session_state["cp-b"] = names[a], names[b]
+        st.session_state["cp-owner"] = owner
     c = st.columns(2)
-    return (c[0].selectbox("run A", names, index=a, key="cp-a"), c[1].selectbox("run B", names, index=b, key="cp-b"))
+    return c[0].selectbox("run A", names, key="cp-a"), c[1].selectbox("run B", names, key="cp-b")
 
 
 def grids(a: str, b: str) -> None:
     cols = st.columns(2)
     for col, name in zip(cols, (a, b)):
         art = load_set(runs_root() / name)
-        col.markdown(f"**{name}** · {art.method} · IPC {art.ipc}")
-        col.image(class_grid(art.images, art.labels, min(art.ipc, 10), min_tile=24), width="stretch")
+        col.markdown(f"**{name}** · {runs_view.method_label(art.method)} · IPC {art.ipc}")
+        col.image(class_grid(art.images, art.labels, min(art.ipc, 10), min_tile=24, class_names=art.info.class_names),
+                  width="stretch")
 
 
 def similarity(a: str, b: str) -> None:
+    with st.spinner("features and within-class similarity (cached after the first time)..."):
+        try:
+            result = analyse_runs([str(runs_root() / a), str(runs_root() / b)])
+        except ValueError as exc:
+            st.warning(f"No similarity comparison: {exc}")
+            return
+    ci = class_intervals(result, "feat_within")
+
+    def interval(run: str) -> str:
+        iv = ci.get(run)
+        return f"95% bootstrap interval over {iv.n} classes [{iv.low:.3f}, {iv.high:.3f}]" if iv else \
+            "no interval (fewer than 2 classes)"
+
+    items = [(f"{row['run']}: within-class cosine", f"{row['feat_within_mean']:.3f}",
+              f"{interval(row['run'])}; between classes {row['feat_between_mean']:.3f}") for row in result.summary]
     try:
-        result = analyse_runs([str(runs_root() / a), str(runs_root() / b)])
+        diff = paired_interval(result, a, b, "feat_within")
+        items.append((f"A − B (paired over {diff.n} classes)", f"{ui.signed(diff.mean)}",
+                      f"95% paired bootstrap interval [{ui.signed(diff.low)}, {ui.signed(diff.high)}]"))
     except ValueError as exc:
-        st.warning(f"No similarity comparison: {exc}")
-        return
-    cols = st.columns(len(result.summary))
-    for col, row in zip(cols, result.summary):
-        col.metric(f"{row['run']}: within-class cosine (features)", f"{row['feat_within_mean']:.3f}",
-                   help=f"± {row['feat_within_std']:.3f} over classes; between classes {row['feat_between_mean']:.3f}")
-    ui.chart(figures.per_class_bars(result.per_class, "feat_within", "within-class cosine"), "cp-bars", height=380)
+        diff = None
+        st.caption(f"no paired difference: {exc}")
+    ui.metrics(items)
+    for row in result.summary:
+        st.caption(f"**{row['run']}**: {row['feat_within_mean']:.3f}, {interval(row['run'])}")
+    if diff is not None:
+        verdict = "the interval excludes 0: the runs differ" if not diff.contains(0.0) else \
+            "the interval includes 0: no difference shown at this number of classes"
+        st.caption(f"A − B = {ui.signed(diff.mean)}, 95% paired bootstrap interval "
+                   f"[{ui.signed(diff.low)}, {ui.signed(diff.high)}]; "
+                   f"{verdict}.")
+    methods = {r["run"]: r["method"] for r in result.summary}
+    ui.chart(figures.per_class_bars(result.per_class, "feat_within", "within-class cosine", methods=methods), "cp-bars",
+             height=380)
 
 
 def accuracy(a: str, b: str) -> None:
-    files = sweep_ui.result_files()
-    keys = {a, b, *(load_set(runs_root() / n).method for n in (a, b))}
-    rows = [r for p in files.values() for r in runs_view.read_csv_rows(p)
-            if str(r.get("source")) in keys or str(r.get("method")) in keys]
-    if not rows:
-        st.caption("No sweep results for these runs yet (accuracy vs compression appears once a sweep covers them).")
+    shown, tables = [], []
+    for name in (a, b):
+        rows, sweeps = experiments.rows_for_run(runs_root() / name)
+        if not rows:
+            st.caption(f"No sweep used **{name}** as a source, so it has no accuracy curve (launch one on "
+                       "**Soft labels**).")
+            continue
+        shown += [{**r, "run": name} for r in rows]
+        for sweep in dict.fromkeys(sweeps):
+            all_rows = runs_view.read_csv_rows(runs_view.find_csv(runs_root() / sweep, ("accuracy", "source")))
+            keys = {r["source"] for r in rows if r["sweep"] == sweep} | {
+                r["source"] for r in all_rows if r.get("method") == results.RANDOM_REAL}
+            table = results.accuracy_table([r for r in all_rows if r.get("source") in keys],
+                                           experiments.teacher_accuracy(runs_root() / sweep))
+            tables.append((name, sweep, table))
+    if not shown:
         return
-    x = "ratio" if "ratio" in rows[0] else "label_bytes"
-    group = tuple(g for g in ("source", "strategy") if g in rows[0])
-    fig = figures.label_curve(rows, x=x, group=group, title="Student accuracy vs label compression")
-    ui.chart(fig, "cp-acc", height=420)
+    x = "ratio" if "ratio" in shown[0] else "label_bytes"
+    fig = figures.label_curve(shown, x=x, group=("run", "strategy"), title="Student accuracy vs label compression")
+    ui.chart(fig, "cp-acc", height=440)
+    for name, sweep, table in tables:
+        st.markdown(f"**{name}** in sweep `{sweep}` (beside the sweep's random real images)")
+        ui.table(table, formats={"accuracy (%)": ".1f", "± std": ".1f", "HLR (pp)": ".1f", "IOR (pp)": ".1f",
+                                 "LRS": ".3f"}, key=f"cp-table-{name}-{sweep}")
+    st.caption(results.TABLE_HELP)
 
 
 def config_diff(a: str, b: str) -> None:

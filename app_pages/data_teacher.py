@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import streamlit as st
-import torch
 
 from appkit import figures, forms, jobs_ui, runs_view, ui, uploads
 from appkit.data_cache import dataset, history
@@ -42,13 +41,15 @@ def show_samples(spec: str) -> None:
     cols[1].metric("image size", f"{info.channels}×{info.image_size}×{info.image_size}")
     cols[2].metric("train images", f"{len(data.train):,}")
     cols[3].metric("test images", f"{len(data.test):,}")
-    g = torch.Generator().manual_seed(0)
+    import torch
+
     from distill_core.data import sample_per_class
 
+    g = torch.Generator().manual_seed(0)
     k = min(8, int(torch.bincount(data.train.labels).min()))
     sample = sample_per_class(data.train, k, g)
-    st.image(class_grid(sample.images, sample.labels, k, min_tile=40),
-             caption="random training images, one row per class: " + ", ".join(info.class_names[:20]))
+    st.image(class_grid(sample.images, sample.labels, k, min_tile=40, class_names=info.class_names),
+             caption="random training images, one row per class")
 
 
 def train_form(spec: str) -> None:
@@ -58,9 +59,8 @@ def train_form(spec: str) -> None:
     model = c1.selectbox("model", list(models), key="dt-model", help="; ".join(f"{k}: {v}" for k, v in models.items()))
     width = c2.number_input("width (convnet)", 8, 512, 32, step=8, key="dt-width", disabled=model != "convnet")
     depth = c3.number_input("depth (convnet)", 1, 5, 3, key="dt-depth", disabled=model != "convnet")
-    with st.expander("training settings", expanded=False):
-        values = forms.config_form(TeacherConfig, {"epochs": 12}, "dt-knob", skip=("dataset", "model", "model_args"))
-    name = st.text_input("run name", value=f"{spec.split(':')[0]}-{model}-teacher", key=f"dt-name-{model}")
+    values = forms.config_form(TeacherConfig, {"epochs": 12}, "dt-knob", skip=("dataset", "model", "model_args"))
+    name = forms.auto_name(f"dt-name-{model}", f"{spec.split(':')[0]}-{model}-teacher")
     if st.button("Train teacher", type="primary", key="dt-train"):
         args = {"width": int(width), "depth": int(depth)} if model == "convnet" else {}
         values = {**values, "dataset": spec, "model": model, "model_args": args}

@@ -2,23 +2,22 @@
 from __future__ import annotations
 
 import streamlit as st
-import torch
 
-from appkit import figures, ui
-from appkit.analysis import analyse_runs
-from appkit.images import from_data_uri
+from appkit import embed_job, figures, jobs_ui, ui
+from appkit.analysis import analyse_runs, default_feature_model
 from appkit.paths import runs_root
 from appkit.pickers import pick_image_sets
-from distill_core.imageset import tile_images
 
 st.title("Embeddings")
 st.caption("Features of the real training images and of every chosen image set, projected together by one fit, "
            "so positions are comparable. Draw a box or lasso on the plot to see the selected images.")
 
 METHOD_NOTES = {
-    "pca": "PCA: instant.",
-    "tsne": "t-SNE: a few seconds for a few thousand points.",
-    "umap": "UMAP: its first fit in this server process compiles for ~30–45 s; later fits take seconds.",
+    "pca": "PCA: instant, computed in the page.",
+    "tsne": "t-SNE runs as a background job (progress and cancel below): about 5 s for 2,000 points on an idle "
+            "2-core CPU (50 principal components, 500 iterations, 1 thread; bench/embedding_speed.py).",
+    "umap": "UMAP runs as a background job (progress and cancel below); its first fit in a fresh process compiles "
+            "numba kernels (tens of seconds), later fits take seconds.",
 }
 
 
@@ -27,13 +26,19 @@ def controls() -> tuple[str, str, int]:
     method = c1.radio("projection", ["pca", "tsne", "umap"], horizontal=True, key="em-method",
                       format_func=lambda m: {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}[m])
     color = c2.radio("colour by", ["class", "source"], horizontal=True, key="em-color")
-    max_points = c3.select_slider("max points", [1000, 2000, 5000, 10000], value=2000, key="em-max")
+    max_points = c3.select_slider("max points", [1000, 2000, 5000, 10000], value=2000, key="em-max",
+                                  help="points embedded; more are subsampled (seeded), small sets are kept whole")
     st.caption(METHOD_NOTES[method])
     return method, color, max_points
 
 
 def gallery(rows: list[dict], ids: list[int], per_source: int = 24) -> None:
     """The selected points' images, one grid per source (synthetic sets first, real images last)."""
+    import torch
+
+    from appkit.images import from_data_uri
+    from distill_core.imageset import tile_images
+
     by_id = {r["id"]: r for r in rows}
     chosen = [by_id[i] for i in ids if i in by_id and by_id[i].get("thumb")]
     if not chosen:
@@ -50,30 +55,59 @@ def gallery(rows: list[dict], ids: list[int], per_source: int = 24) -> None:
                  caption=f"{src}: {len(pts)} images{shown}; classes {classes}")
 
 
+def _embedding(names: list[str], method: str, max_points: int) -> tuple[dict, dict] | None:
+    """(embedding rows and facts, analysis info) for the page: PCA in the page, t-SNE/UMAP from their job."""
+    paths = [str(runs_root() / n) for n in names]
+    if method == "pca":
+        with st.spinner(f"PCA of real + {len(names)} image sets..."):
+            try:
+                result = analyse_runs(paths, embedding="pca", max_points=max_points)
+            except ValueError as exc:
+                st.error(f"Cannot embed these runs together: {exc}")
+                return None
+        emb = result.embedding
+        return ({"rows": emb.rows, "n_shown": emb.n_shown, "n_total": emb.n_total, "notes": emb.notes,
+                 "timing": "from cache" if emb.cached else f"fit in {emb.seconds:.1f} s"}, result.info)
+    fm = default_feature_model(paths)
+    out = embed_job.job_dir(paths, method, max_points, fm)
+    if embed_job.result(out) is None and not jobs_ui.is_active(out):
+        if not st.button(f"Compute {method.upper()} (background job)", type="primary", key="em-compute"):
+            return None
+        out = embed_job.start(paths, method, max_points, fm)
+    status = jobs_ui.job_panel(out, key="em-job")
+    if status.get("state") != "done":
+        return None
+    data = embed_job.result(out) or {}
+    from distill_core import runs
+
+    return {**data, "timing": "fitted by the background job"}, runs.load_run(out).metrics.get("info", {})
+
+
 def show(names: list[str]) -> None:
     method, color, max_points = controls()
-    key = ("em-go", tuple(names), method, max_points)
-    if method != "pca" and not st.session_state.get(str(key)):
-        if st.button(f"Compute {method.upper()}", type="primary", key="em-compute"):
-            st.session_state[str(key)] = True
-            st.rerun()
+    got = _embedding(names, method, max_points)
+    if got is None:
         return
-    with st.spinner(f"{method.upper()} of real + {len(names)} image sets..."):
-        try:
-            result = analyse_runs([str(runs_root() / n) for n in names], embedding=method, max_points=max_points)
-        except ValueError as exc:
-            st.error(f"Cannot embed these runs together: {exc}")
-            return
-    emb = result.embedding
-    rows = emb.rows
+    emb, info = got
+    rows = emb.get("rows") or []
+    if not rows:
+        st.warning("The embedding job finished without points; see its log above.")
+        return
     left, right = st.columns([2, 1])
-    fig = figures.embedding_scatter(rows, color, f"{method.upper()} of {result.info['feature_model_name']} features")
+    methods = _methods(names)
+    fig = figures.embedding_scatter(rows, color, f"{method.upper()} of {info.get('feature_model_name', '')} features",
+                                    methods=methods)
     event = ui.chart(fig, "em-plot", where=left, on_select="rerun", selection_mode=("box", "lasso", "points"))
     ids = [int(p["customdata"][0]) for p in (event.selection.points if event else []) if p.get("customdata")]
     with right:
         gallery(rows, ids)
-    timing = "from cache" if emb.cached else f"fit in {emb.seconds:.1f} s"
-    st.caption(f"{emb.n_shown} of {emb.n_total} points, {timing}. " + " ".join(emb.notes))
+    st.caption(f"{emb.get('n_shown')} of {emb.get('n_total')} points, {emb['timing']}. " + " ".join(emb.get("notes", [])))
+
+
+def _methods(names: list[str]) -> dict[str, str]:
+    from appkit.analysis import load_set
+
+    return {n: load_set(runs_root() / n).method for n in names}
 
 
 chosen = pick_image_sets("em-runs")

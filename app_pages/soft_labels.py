@@ -54,18 +54,29 @@ def calculator() -> None:
 
 
 def curves() -> None:
+    from appkit import experiments, results
+    from appkit.pickers import pick_experiment
+
     st.subheader("Label size vs accuracy")
     files = sweep_ui.result_files()
     if not files:
         st.info("No sweep results yet. The quick start on **Home** runs a small one on digits; or launch one below.")
         return
-    chosen = st.multiselect("sweep results", list(files), default=list(files)[:1], key="sl-sweeps")
+    exp = pick_experiment("sl-exp")
+    default = [k for k, p in files.items() if exp and any(p.parent.resolve() == s.resolve() for s in exp.sweeps)]
+    owner = exp.name if exp else None
+    if st.session_state.get("sl-sweeps-owner", "") != owner:  # a new experiment: its sweep replaces the choice
+        st.session_state["sl-sweeps"] = default
+        st.session_state["sl-sweeps-owner"] = owner
+    chosen = st.multiselect("sweep results", list(files), key="sl-sweeps",
+                            help="defaults to the chosen experiment's sweep")
     rows = [r for name in chosen for r in runs_view.read_csv_rows(files[name])]
     if not rows:
         return
     c = st.columns(3)
-    xs = [x for x in ("label_bytes", "ratio", "factor", "compression") if x in rows[0]]
-    x = c[0].radio("x axis (log)", xs or ["ratio"], horizontal=True, key="sl-x")
+    xs = [x for x in ("ratio", "label_bytes") if x in rows[0]]
+    x = c[0].radio("x axis (log)", xs or ["ratio"], horizontal=True, key="sl-x",
+                   format_func=lambda v: {"ratio": "compression ×", "label_bytes": "storage (bytes)"}.get(v, v))
     groups = [g for g in ("source", "method", "strategy", "ipc") if g in rows[0]]
     strategies = {r.get("strategy") for r in rows} - {"hard_labels", None}
     default = ["source"] + (["strategy"] if len(strategies) > 1 else [])
@@ -75,7 +86,16 @@ def curves() -> None:
     shown = [r for r in rows if ipc is None or r.get("ipc") == ipc]
     fig = figures.label_curve(shown, x=x, group=tuple(group) or ("source",))
     ui.chart(fig, "sl-curve", height=460)
-    st.caption(f"{len(shown)} cells; mean ± std over seeds; accuracy on the real test set.")
+    st.caption(f"{len(shown)} cells; mean ± std over seeds (n in the legend); accuracy on the real test set; "
+               "dashed lines: hard-label students.")
+    for name in chosen:
+        sweep_dir = files[name].parent
+        table = results.accuracy_table([r for r in runs_view.read_csv_rows(files[name]) if ipc is None
+                                        or r.get("ipc") == ipc], experiments.teacher_accuracy(sweep_dir))
+        st.markdown(f"**{name}**: accuracy and DD-Ranking")
+        ui.table(table, formats={"accuracy (%)": ".1f", "± std": ".1f", "HLR (pp)": ".1f", "IOR (pp)": ".1f",
+                                 "LRS": ".3f"}, key=f"sl-table-{name}")
+    st.caption(results.TABLE_HELP)
 
 
 def inspector() -> None:

@@ -6,7 +6,6 @@ import streamlit as st
 from appkit import forms, jobs_ui, runs_view, synth_view
 from appkit.paths import runs_root
 from distill_core import runs
-from distill_core.synthesis import synthesize
 
 st.title("Synthesize")
 st.caption("Recover images from a teacher by matching its BatchNorm statistics (SRe2L), per class (+C), "
@@ -21,10 +20,12 @@ PRESET_TEXT = {
 
 
 def launch_form() -> None:
+    from distill_core.synthesis import synthesize
+
     teachers = [r for r in runs_view.teacher_runs() if r.state == "done"]
     if not teachers:
         st.info("No finished teacher yet. Train one on **Data & teacher**, or run the quick start on **Home**.")
-        st.page_link("app_pages/data_teacher.py", label="Data & teacher", icon=":material/school:")
+        st.page_link("app_pages/data_teacher.py", label="Data & teacher")
         return
     teacher = st.selectbox("teacher run", [r.name for r in teachers], key="sy-teacher")
     presets = list(synthesize.PRESETS)
@@ -33,12 +34,10 @@ def launch_form() -> None:
     fixed = {}
     if synthesize.PRESETS.get(preset):
         fixed = dict(zip(("batching", "statistics"), synthesize.PRESETS[preset]))
-    with st.expander("all settings (hover a field for its unit and typical value)", expanded=False):
-        start = {"device": "cpu", **dict(zip(synthesize.PRESET_FIELDS, synthesize.CUSTOM_DEFAULTS))}
-        values = forms.config_form(synthesize.SynthesisConfig, start, "sy-knob",
-                                   skip=("teacher", "preset"), fixed=fixed)
-    name = st.text_input("run name", value=f"{teacher}-{preset.replace('+', 'plus')}-ipc{values.get('ipc', 10)}",
-                         key=f"sy-name-{teacher}-{preset}")
+    start = {"device": "cpu", **dict(zip(synthesize.PRESET_FIELDS, synthesize.CUSTOM_DEFAULTS))}
+    values = forms.config_form(synthesize.SynthesisConfig, start, "sy-knob", skip=("teacher", "preset"), fixed=fixed)
+    name = forms.auto_name("sy-name", f"{teacher}-{preset.replace('+', 'plus')}-ipc{values.get('ipc', 10)}"
+                                      f"-it{values.get('iterations', 300)}")
     if not st.button("Launch synthesis", type="primary", key="sy-launch"):
         return
     values = {k: v for k, v in values.items() if k not in fixed}
@@ -63,10 +62,7 @@ def runs_view_section() -> None:
     default = pick if pick in names else (active[0] if active else names[0])
     name = st.selectbox("run", names, index=names.index(default), key="sy-run")
     jobs_ui.job_panel(runs_root() / name, key="sy", preview=synth_view.preview)
-    info = runs.load_run(runs_root() / name)
-    if info.metrics:
-        with st.expander("metrics"):
-            st.json(info.metrics)
+    synth_view.metrics_view(runs.load_run(runs_root() / name))
 
 
 launch_form()

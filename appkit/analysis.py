@@ -60,3 +60,25 @@ def load_set(path: str | Path):
     """The image set of a run folder (cached by modification time)."""
     path = Path(path)
     return _load_set_cached(str(path), (path / "images.pt").stat().st_mtime)
+
+
+def class_intervals(result, value: str = "feat_within") -> dict:
+    """Run -> 95% bootstrap interval over classes of the mean per-class `value` of an Analysis."""
+    from distill_core.analysis.bootstrap import mean_interval
+
+    out = {}
+    for run in result.matrices:
+        vals = [r[value] for r in result.per_class if r["run"] == run]
+        try:
+            out[run] = mean_interval(vals)
+        except ValueError:
+            continue
+    return out
+
+
+def paired_interval(result, a: str, b: str, value: str = "feat_within"):
+    """95% paired bootstrap interval over classes of run a's per-class `value` minus run b's."""
+    from distill_core.analysis.bootstrap import paired_difference
+
+    per = {run: {r["class"]: r[value] for r in result.per_class if r["run"] == run} for run in (a, b)}
+    return paired_difference(per[a], per[b])

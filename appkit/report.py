@@ -28,6 +28,7 @@ class ReportItem:
     rows: list[dict] = field(default_factory=list)
     image_png: bytes | None = None  # a static image instead of a figure (image grids)
     caption: str = ""
+    open_table: bool = False  # the table is the item (shown open), not data behind a figure
 
 
 def csv_text(rows: list[dict]) -> str:
@@ -41,18 +42,22 @@ def csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _table_html(rows: list[dict], limit: int = 40) -> str:
+def _table_html(rows: list[dict], limit: int = 40, open_: bool = False) -> str:
     if not rows:
         return ""
     cols = [k for k in rows[0] if k != "thumb"]
 
     def cell(v) -> str:
+        if v is None:
+            return ""
         return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c, ''))}</td>" for c in cols) + "</tr>" for r in rows[:limit])
     more = f"<p class='note'>first {limit} of {len(rows)} rows; the CSV has all</p>" if len(rows) > limit else ""
     header = head and f"<tr>{head}</tr>"
+    if open_:
+        return f"<table class='main'>{header}{body}</table>{more}"
     return f"<details><summary>data ({len(rows)} rows)</summary><table>{header}{body}</table>{more}</details>"
 
 
@@ -60,7 +65,8 @@ REPORT_CSS = """
 h1 {font-size: 2em} section {margin: 2.5rem 0}
 img.grid {image-rendering: pixelated; max-width: 100%}
 section.img {display: inline-block; vertical-align: top; margin-right: 2rem} section.img h2 {font-size: 1.1em}
-table {border-collapse: collapse; font-size: 0.8em} td, th {border: 1px solid #e2e8f0; padding: 2px 6px}
+table {border-collapse: collapse; font-size: 0.8em} table.main {font-size: 1em}
+td, th {border: 1px solid #e2e8f0; padding: 2px 6px}
 .note {color: #475569}
 """
 
@@ -80,7 +86,7 @@ def report_html(title: str, intro: str, items: list[ReportItem], large: bool = F
             block += f"<img class='grid' src='data:image/png;base64,{b64}' alt='{html.escape(item.title)}'>"
         if item.caption:
             block += f"<p class='note'>{html.escape(item.caption)}</p>"
-        block += _table_html(item.rows) + "</section>"
+        block += _table_html(item.rows, open_=item.open_table) + "</section>"
         parts.append(block)
     base = 22 if large else 15
     width = 1600 if large else 1200
@@ -129,7 +135,7 @@ def bundle_zip(items: list[ReportItem], report: str, formats: tuple[str, ...] = 
                 zf.writestr(f"{item.name}.png", item.image_png)
             if item.figure is None:
                 continue
-            zf.writestr(f"{item.name}.html", item.figure.to_html(include_plotlyjs="cdn"))
+            zf.writestr(f"{item.name}.html", item.figure.to_html(include_plotlyjs=True))
             for fmt in formats:
                 try:
                     zf.writestr(f"{item.name}.{fmt}", figure_bytes(item.figure, fmt))

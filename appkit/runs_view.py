@@ -32,6 +32,13 @@ def kind(info: runs.RunInfo) -> str:
     return info.stage or "?"
 
 
+def method_label(method: str) -> str:
+    """The papers' name of a method key, for headings and captions."""
+    from .palette import style_of
+
+    return style_of(method).label
+
+
 def method_of(info: runs.RunInfo) -> str:
     cfg = info.config
     return str(cfg.get("preset") or cfg.get("method") or info.metrics.get("method") or info.stage or "")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from distill_core import runs
 
-from . import forms, jobs_ui, runs_view
+from . import experiments, forms, jobs_ui, runs_view
 from .paths import runs_root
 
 
@@ -36,7 +36,9 @@ def launcher() -> None:
         return
     with st.expander("sweep settings (image sources × pruning strategies × compression factors × seeds)"):
         teacher = st.selectbox("teacher (relabels every source)", teachers, key="sw-teacher")
-        sources = st.multiselect("image sources", sets, default=sets[:3], key="sw-sources")
+        exp = next((e for e in experiments.list_experiments() if e.name == st.session_state.get("experiment")), None)
+        sources = st.multiselect("image sources", sets, default=[n for n in (exp.image_sets if exp else []) if n in sets],
+                                 key="sw-sources", help="defaults to the image sets of the experiment chosen above")
         values = forms.config_form(sweep.SweepConfig, {"device": "cpu", "seeds": (0,)}, "sw-knob",
                                    skip=("teacher", "sources"))
         name = st.text_input("run name", value="sweep-" + teacher, key=f"sw-name-{teacher}")

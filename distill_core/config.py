@@ -26,9 +26,13 @@ import yaml
 
 C = TypeVar("C")
 
-def knob(default: Any, help: str, choices: tuple | None = None) -> Any:
-    """A config field with its help text (unit + typical value) and optional allowed values."""
-    meta = {"help": help, "choices": choices}
+def knob(default: Any, help: str, choices: tuple | None = None, label: str | None = None,
+         advanced: bool = False) -> Any:
+    """A config field with its help text (unit + typical value) and optional allowed values.
+
+    label: the name a form shows (default: made from the field name); advanced: forms put the field
+    in their "advanced" group (settings most runs leave at the default)."""
+    meta = {"help": help, "choices": choices, "label": label, "advanced": advanced}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

@@ -31,17 +31,23 @@ class TeacherConfig:
                                   "imagefolder:<dir>")
     model: str = knob("convnet", "registry model name (see `python -m distill_core models`)")
     model_args: dict = knob({}, "model arguments, e.g. {width: 64, depth: 3} for convnet")
-    epochs: int = knob(30, "training epochs over the real training set; 30 for digits, 15 for Fashion-MNIST")
-    batch_size: int = knob(128, "images per SGD step; typical 128")
-    optimizer: str = knob("sgd", "sgd (Nesterov momentum 0.9) or adamw", choices=("sgd", "adamw"))
-    lr: float = knob(0.05, "peak learning rate; 0.05 for SGD, 1e-3 for AdamW")
-    weight_decay: float = knob(5e-4, "decoupled (AdamW) or L2 (SGD) weight decay; typical 5e-4")
-    warmup_epochs: float = knob(1.0, "linear warm-up length in epochs before the cosine decay to 0")
-    label_smoothing: float = knob(0.0, "cross-entropy label smoothing in [0, 1); 0 keeps plain CE")
-    augment: bool = knob(True, "use the size-appropriate augmentation (translate/crop + flip)")
-    seed: int = knob(0, "seed for init, batch order and augmentation")
-    device: str = knob("auto", "auto | cpu | cuda[:N]")
-    amp: str = knob("off", "mixed precision on the device: off | bf16", choices=AMP_MODES)
+    epochs: int = knob(30, "training epochs over the real training set; 30 for digits, 15 for Fashion-MNIST", label="Epochs")
+    batch_size: int = knob(128, "images per SGD step; typical 128", label="Batch size (images per step)")
+    optimizer: str = knob("sgd", "sgd (Nesterov momentum 0.9) or adamw", choices=("sgd", "adamw"),
+                          label="Optimiser", advanced=True)
+    lr: float = knob(0.05, "peak learning rate; 0.05 for SGD, 1e-3 for AdamW", label="Peak learning rate")
+    weight_decay: float = knob(5e-4, "decoupled (AdamW) or L2 (SGD) weight decay; typical 5e-4",
+                               label="Weight decay", advanced=True)
+    warmup_epochs: float = knob(1.0, "linear warm-up length in epochs before the cosine decay to 0",
+                                label="Warm-up (epochs)", advanced=True)
+    label_smoothing: float = knob(0.0, "cross-entropy label smoothing in [0, 1); 0 keeps plain CE",
+                                  label="Label smoothing", advanced=True)
+    augment: bool = knob(True, "use the size-appropriate augmentation (translate/crop + flip)",
+                         label="Augmentation", advanced=True)
+    seed: int = knob(0, "seed for init, batch order and augmentation", label="Seed")
+    device: str = knob("auto", "auto | cpu | cuda[:N]", label="Device", advanced=True)
+    amp: str = knob("off", "mixed precision on the device: off | bf16", choices=AMP_MODES,
+                    label="Mixed precision", advanced=True)
 
     def __post_init__(self):
         check_int("epochs", self.epochs)

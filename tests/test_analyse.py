@@ -51,6 +51,19 @@ def test_cli_analyse_writes_tables_and_ranks_alike_sets(tmp_path, digits, digits
     assert runs.read_status(out)["state"] == "done"
 
 
+def test_analyse_starts_in_a_folder_the_launcher_prepared(tmp_path, digits, digits_teacher_dir):
+    """The app launches `analyse --out DIR` through jobs.launch, which writes job.log and a queued
+    status first: that folder is a new analysis, not one to resume."""
+    rr, _ = _make_sets(tmp_path, digits, digits_teacher_dir)
+    out = tmp_path / "launched"
+    out.mkdir()
+    (out / "job.log").write_text("")
+    runs.write_status(out, "queued", 0.0, "starting")
+    run_analyse(AnalyseConfig(runs=(str(rr),), device="cpu", embedding="none", max_real_per_class=20), out)
+    assert runs.read_status(out)["state"] == "done"
+    assert (out / "summary.csv").is_file()
+
+
 def test_analyse_refuses_foreign_out_folder_and_missing_teacher(tmp_path, digits, digits_teacher_dir):
     rr, _ = _make_sets(tmp_path, digits, digits_teacher_dir)
     with pytest.raises(ValueError, match="not an analysis folder"):

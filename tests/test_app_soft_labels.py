@@ -19,7 +19,7 @@ def test_calculator_reproduces_113_gb_for_imagenet_ipc200(app_env):
 def test_curves_and_inspector_read_the_sweep(app_env):
     at = app_at("app_pages/soft_labels.py")
     assert "t-sweep" in at.multiselect(key="sl-sweeps").value
-    assert at.radio(key="sl-x").value == "label_bytes"
+    assert at.radio(key="sl-x").value == "ratio"  # compression first: ticks at the ratios that ran
     store = at.selectbox(key="sl-store")
     assert any(o.startswith("t-sweep/labels-") for o in store.options)
     at.number_input(key="sl-batch").set_value(3).run()

@@ -1,28 +1,36 @@
-"""Real-browser test: serve the app on localhost, run the digits quick start to the end in Chromium,
-open every page, select points in the embedding, build the report; screenshots go to test-artifacts/.
+"""Real-browser tests: serve the app on localhost and drive it in Chromium.
+
+The quick start runs once, through its button, in a module fixture; every test that needs its runs
+asks for that fixture, so the tests pass alone or in any order. Each page is watched for console
+errors and for requests leaving localhost (the app must work offline). Screenshots go to
+test-artifacts/ (the README's come from there: quickstart.png, compare.png, embeddings.png); page
+timings go to test-artifacts/page_timings.json (bench/app_timing.py writes the benchmark's table).
 
 Skipped when /usr/bin/chromium or Playwright is missing. The quick start is the real pipeline
-(about a minute on an idle 2-core machine; the timeout allows for a busy one).
+(under a minute on an idle 2-core machine; the timeout allows for a busy one).
 """
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
+from browser_pages import CHROMIUM, CHROMIUM_ARGS, Watch, app_pages, settle, time_every_page
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = ("data_teacher", "synthesize", "diversity", "embeddings", "soft_labels", "compare", "export")
 QUICK_START_TIMEOUT_S = float(os.environ.get("DISTILL_QUICKSTART_TIMEOUT", 1200))
+REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"']?(https?:)?//", re.I)  # plotly.js from a CDN, say
+SMALL, LARGE = {"width": 1280, "height": 720}, {"width": 1600, "height": 1000}
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt install chromium)")
 
@@ -70,61 +78,149 @@ def browser():
         b.close()
 
 
-SCRIPT_STATE = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
+def _page(browser, viewport=LARGE):
+    page = browser.new_page(viewport=viewport)
+    return page, Watch(page)
 
 
-def _settle(page, timeout_s: float = 180) -> None:
-    """Wait until the page's script run has finished (stApp's script state) and no spinner is left."""
-    page.wait_for_selector("h1", timeout=60_000)
-    deadline = time.time() + timeout_s
-    quiet = 0
-    while time.time() < deadline and quiet < 3:
-        idle = page.evaluate(SCRIPT_STATE) not in ("running", "initial", None)
-        quiet = quiet + 1 if idle and page.locator("[data-testid='stSpinner']").count() == 0 else 0
-        time.sleep(0.5)
-    time.sleep(1.0)  # let Plotly finish drawing
-
-
-def _shot(page, name: str) -> Path:
+def _shot(page, name: str, tall: int | None = None) -> Path:
+    """A screenshot of the viewport (Streamlit scrolls inside its main block, not the document);
+    with `tall`, the viewport is first stretched to that height to take the whole page."""
     ARTIFACTS.mkdir(exist_ok=True)
+    size = dict(page.viewport_size)
+    if tall:
+        page.set_viewport_size({"width": size["width"], "height": tall})
+        time.sleep(1.5)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
+    if tall:
+        page.set_viewport_size(size)
     return path
 
 
-def _no_exception(page) -> None:
+def _clean(page, watch: Watch) -> None:
     exc = page.locator("[data-testid='stException']")
     assert exc.count() == 0, exc.first.inner_text()[:2000]
+    assert not watch.outside, f"requests left localhost: {watch.outside[:5]}"
+    assert not watch.real_errors(), f"console errors: {watch.real_errors()[:5]}"
 
 
-def test_quick_start_then_every_page(server, browser):
+@pytest.fixture(scope="module")
+def quick_start(server, browser) -> Path:
+    """The digits quick start, run once through Home's button; returns the runs folder."""
     url, runs_dir = server
-    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+    page, watch = _page(browser)
     page.goto(url)
-    _settle(page)
+    settle(page)
     _shot(page, "00-home-empty")
     page.get_by_role("button", name="Run the digits quick start").click()
     page.get_by_text("Images made by the quick start").wait_for(timeout=QUICK_START_TIMEOUT_S * 1000)
-    _settle(page)
-    _no_exception(page)
-    _shot(page, "01-home-quickstart-done")
-    for i, name in enumerate(PAGES, start=2):
-        page.goto(f"{url}/{name}")
-        _settle(page)
-        _no_exception(page)
+    settle(page)
+    _clean(page, watch)
+    page.close()
+    return runs_dir
+
+
+def test_every_page_loads_offline_without_errors_and_is_timed(server, browser, quick_start):
+    url, _ = server
+    page, watch = _page(browser)
+    pages = app_pages()
+    assert len(pages) >= 8 and pages[0]["url"] == ""
+    rows = []
+    for p in pages:  # a cold and a warm visit of each page; the warm one is checked and photographed
+        rows += time_every_page(page, url, [p])
+        _clean(page, watch)
         assert page.locator("h1").first.inner_text().strip()
-        _shot(page, f"{i:02d}-{name}")
-    runs = {p.name for p in runs_dir.iterdir()}
-    assert any(n.endswith("-lpld") for n in runs) and any(n.endswith("-sre2l") for n in runs), runs
+        _shot(page, f"page-{p['url'] or 'home'}")
+        if p["url"] == "":
+            _shot(page, "quickstart", tall=2300)  # the README's: the quick start's results, whole
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "page_timings.json").write_text(json.dumps(rows, indent=2) + "\n")
+    assert [r["page"] for r in rows] == [p["title"] for p in pages]
 
 
-def test_lasso_selection_shows_the_gallery(server, browser):
+def _traces(page, index: int) -> list[dict]:
+    return page.evaluate(f"""() => Array.from(document.querySelectorAll('.js-plotly-plot'))[{index}].data
+                              .map(t => ({{name: t.name, x: t.x, y: t.y}}))""")
+
+
+def test_compare_curve_belongs_to_its_run(server, browser, quick_start):
+    """A second SRe2L run that no sweep used must get no accuracy curve (rows were once matched by
+    method name, so it showed the quick start's SRe2L curve); the quick start's SRe2L run gets its
+    own sweep rows."""
+    from appkit import runs_view
+    from distill_core.synthesis.run import run_synthesize
+    from distill_core.synthesis.synthesize import SynthesisConfig
+
     url, runs_dir = server
-    if not any(runs_dir.glob("*/images.pt")):
-        pytest.skip("needs the quick start's image sets (run with the test above)")
-    page = browser.new_page(viewport={"width": 1440, "height": 1400})
+    qs = next(p for p in runs_dir.iterdir() if p.name.startswith("quickstart-") and p.name.count("-") == 2)
+    run_synthesize(SynthesisConfig(teacher=str(runs_dir / f"{qs.name}-teacher"), preset="sre2l", ipc=10,
+                                   iterations=5, device="cpu"), runs_dir / "other-sre2l")
+    page, watch = _page(browser, SMALL)
+    page.goto(f"{url}/compare")
+    settle(page)
+    run_b = page.locator("[data-testid='stSelectbox']").filter(has_text="run B").locator("input").first
+    run_b.click()  # a select box: type the name, pick it
+    page.keyboard.type("other-sre2l")
+    page.keyboard.press("Enter")
+    settle(page)
+    _clean(page, watch)
+    assert page.get_by_text("No sweep used").first.is_visible()
+    names = [t["name"] for i in range(page.locator(".js-plotly-plot").count()) for t in _traces(page, i) if t["name"]]
+    assert not any("other-sre2l" in n and "random" in n for n in names), names
+    run_b.click()
+    page.keyboard.type(f"{qs.name}-sre2l")
+    page.keyboard.press("Enter")
+    settle(page)
+    curve = [t for i in range(page.locator(".js-plotly-plot").count()) for t in _traces(page, i)
+             if t["name"] and t["name"].startswith(f"{qs.name}-sre2l · random")]
+    assert len(curve) == 1, names
+    sweep = runs_view.read_csv_rows(runs_dir / f"{qs.name}-sweep" / "results.csv")
+    want = {float(r["ratio"]): 100 * r["accuracy"] for r in sweep if r["source"] == "sre2l" and r["strategy"] == "random"}
+    got = dict(zip(curve[0]["x"], curve[0]["y"]))
+    assert got == pytest.approx(want), (got, want)
+    _shot(page, "compare", tall=2600)
+
+
+def _px(page, selector: str) -> float:
+    return page.evaluate(f"""() => {{ const e = document.querySelector({json.dumps(selector)});
+                              return e ? parseFloat(getComputedStyle(e).fontSize) : 0 }}""")
+
+
+def test_presentation_mode_enlarges_text_and_survives_a_reload(server, browser, quick_start):
+    from appkit.style import PRESENTATION_PX
+
+    url, _ = server
+    page, watch = _page(browser, SMALL)
+    page.goto(url)
+    page.get_by_text("Within-class similarity").first.wait_for(timeout=120_000)
+    settle(page)
+    metric = "[data-testid='stMain'] [data-testid='stMetricValue'] div"
+    plot_text = "[data-testid='stMain'] .js-plotly-plot .xtitle, [data-testid='stMain'] .js-plotly-plot .gtitle"
+    before = _px(page, metric)
+    page.get_by_text("Presentation mode").click()
+    settle(page)
+    assert "present=1" in page.url
+    for _ in range(2):  # once after the toggle, once after a reload (the URL keeps the mode)
+        assert _px(page, metric) >= PRESENTATION_PX["metric_value"] > before
+        assert _px(page, "[data-testid='stMain'] [data-testid='stTable'] td") >= PRESENTATION_PX["table"]
+        assert _px(page, "[data-testid='stMain'] [data-testid='stMarkdownContainer'] p") >= PRESENTATION_PX["text"]
+        page.reload()
+        page.get_by_text("Within-class similarity").first.wait_for(timeout=120_000)
+        settle(page)
+    _shot(page, "presentation-home-1280x720")
+    page.goto(f"{url}/diversity?present=1")
+    settle(page)
+    _clean(page, watch)
+    assert _px(page, plot_text.split(", ")[0]) >= PRESENTATION_PX["plot"]
+    _shot(page, "presentation-diversity-1280x720")
+
+
+def test_lasso_selection_shows_the_gallery(server, browser, quick_start):
+    url, _ = server
+    page, watch = _page(browser, {"width": 1600, "height": 1400})
     page.goto(f"{url}/embeddings")
-    _settle(page)
+    settle(page)
     plot = page.locator(".js-plotly-plot").first
     plot.wait_for(timeout=60_000)
     page.locator(".modebar-btn[data-title='Box Select']").first.click()
@@ -135,29 +231,30 @@ def test_lasso_selection_shows_the_gallery(server, browser):
     page.mouse.move(x0 + box["width"] * 0.6, y0 + box["height"] * 0.6, steps=12)
     page.mouse.up()
     page.get_by_text("selected").first.wait_for(timeout=60_000)
-    _settle(page)
-    _no_exception(page)
-    _shot(page, "10-embeddings-selection")
+    settle(page)
+    _clean(page, watch)
+    _shot(page, "embeddings")
 
 
-def test_report_and_presentation_mode(server, browser):
-    url, runs_dir = server
-    if not any(runs_dir.glob("*/images.pt")):
-        pytest.skip("needs the quick start's image sets (run with the test above)")
-    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+def test_report_and_its_figures_open_offline(server, browser, quick_start):
+    url, _ = server
+    page, watch = _page(browser)
     page.goto(f"{url}/export")
-    _settle(page)
+    settle(page)
     page.get_by_role("button", name="Build report").click()
     page.get_by_role("button", name="Download HTML report").wait_for(timeout=180_000)
     with page.expect_download() as dl:
         page.get_by_role("button", name="Download HTML report").click()
-    html_path = ARTIFACTS / "report.html"
-    dl.value.save_as(str(html_path))
-    assert "Plotly.newPlot" in html_path.read_text()
-    _shot(page, "11-export-built")
-    page.goto(f"{url}/diversity")
-    _settle(page)
-    page.get_by_text("Presentation mode").click()
-    _settle(page)
-    _no_exception(page)
-    _shot(page, "12-diversity-presentation")
+    html = Path(dl.value.path()).read_text()
+    assert "Plotly.newPlot" in html and not REMOTE_SCRIPT.search(html)
+    assert "HLR (pp)" in html  # DD-Ranking beside the accuracy, in the report too
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Download zip").click()
+    with zipfile.ZipFile(io.BytesIO(Path(dl.value.path()).read_bytes())) as zf:
+        pages = [n for n in zf.namelist() if n.endswith(".html") and n != "report.html"]
+        assert pages
+        for name in pages:  # each figure's own HTML carries plotly.js: no CDN, so it opens offline
+            text = zf.read(name).decode()
+            assert "Plotly.newPlot" in text and not REMOTE_SCRIPT.search(text), name
+    _clean(page, watch)
+    _shot(page, "export-built")

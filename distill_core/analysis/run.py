@@ -303,7 +303,8 @@ def run_analyse(cfg: AnalyseConfig, out_dir: Path, resume: bool = False, overwri
     stage = runs.read_json(out_dir / "provenance.json", {}).get("stage") if out_dir.is_dir() else None
     if out_dir.is_dir() and ((out_dir / "images.pt").exists() or stage not in (None, "analyse")):
         raise ValueError(f"{out_dir} is a {stage or 'image-set'} run, not an analysis folder; choose another --out")
-    existing = out_dir.is_dir() and any(out_dir.iterdir())
+    # what `jobs.launch` writes before the process starts (job.log, a queued status) is not a previous analysis
+    existing = out_dir.is_dir() and any(p.name not in runs.LAUNCH_FILES for p in out_dir.iterdir())
     cache_only = out_dir.name == "analysis" and runs.is_run(out_dir.parent)  # <run>/analysis: feature caches
     if existing and not runs.is_run(out_dir) and not cache_only:
         raise ValueError(f"{out_dir} holds files but is not an analysis run; nothing was changed. "

@@ -25,6 +25,7 @@ from ..models import predict_logits
 from ..runs import load_tensors, save_tensors, write_bytes_atomic, write_text_atomic
 from ..teacher import check_teacher_sanity, load_teacher, teacher_dataset_spec
 from .bn_stats import BNStatistics, global_stats, load_or_compute_class_stats
+from .live import LiveLosses
 from .synthesize import SynthesisConfig, SynthesisResult, UnitResult, assemble, base_seed, plan_units, synthesize_units
 
 PARTIAL_DIR = "partial"
@@ -108,8 +109,9 @@ def _synthesize_shard(cfg: SynthesisConfig, ctx: jobs.JobContext, shard: distrib
         if cfg.batching == "class_wise":
             write_grid(ctx.run_dir / "grids" / f"class_{r.key:04d}.png", r.images)
 
+    report = LiveLosses(ctx.run_dir, ctx.report, fresh=not ctx.resume) if shard.is_main else ctx.report
     return synthesize_units(cfg, model, stats, info, units, ctx.device, base_seed(make_generator(cfg.seed, "cpu")),
-                            ctx.report, real, on_unit)
+                            report, real, on_unit)
 
 
 def check_request(cfg: SynthesisConfig, data, device: torch.device) -> None:

@@ -59,42 +59,55 @@ ProgressFn = Callable[[float, str], None]
 @dataclass(frozen=True)
 class SynthesisConfig:
     teacher: str = knob("", "teacher run folder, e.g. runs/digits-teacher")
-    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch (>= 1); None = the final teacher")
+    teacher_epoch: int | None = knob(None, "teacher checkpoint epoch; None = the final teacher",
+                                     label="Teacher checkpoint epoch", advanced=True)
     dataset: str | None = knob(None, "dataset spec of the real images (class statistics, init=real, sanity check); "
-                                     "None = the teacher's")
+                                     "None = the teacher's", label="Real data (default: the teacher's)", advanced=True)
     preset: str = knob("lpld", "sre2l (cross_class + global) | +C (class_wise + global) | lpld (class_wise + class) | "
                                "custom (use batching/statistics as given)", choices=tuple(PRESETS))
     batching: str | None = knob(None, "class_wise (one class per statistics group) or cross_class (SRe2L mixed "
                                       "batches); None = the preset's (custom: class_wise). Every preset but custom "
-                                      "sets it and refuses another value", choices=BATCHING)
+                                      "sets it and refuses another value", choices=BATCHING,
+                                label="Batching", advanced=True)
     statistics: str | None = knob(None, "class (class-conditional BN statistics) or global (running statistics); "
                                         "None = the preset's (custom: class). Every preset but custom sets it and "
-                                        "refuses another value", choices=STATISTICS)
+                                        "refuses another value", choices=STATISTICS,
+                                  label="BN statistics", advanced=True)
     stats_mode: str = knob("exact", "class statistics: exact (true class mean/variance) or ema (reference code)",
-                           choices=("exact", "ema"))
-    ipc: int = knob(10, "synthetic images per class; typical 10 or 50")
-    iterations: int = knob(300, "optimisation steps per image; 300 for digits/Fashion-MNIST, 4000 for ImageNet")
+                           choices=("exact", "ema"), label="Class statistics estimator", advanced=True)
+    ipc: int = knob(10, "synthetic images per class; typical 10 or 50", label="Images per class (IPC)")
+    iterations: int = knob(300, "optimisation steps per image; 300 for digits/Fashion-MNIST, 4000 for ImageNet",
+                           label="Iterations per image")
     lr: float = knob(0.25, "Adam learning rate on normalised pixels, cosine-decayed to 0; 0.25 (ImageNet-1K, "
-                           "digits, Fashion-MNIST), 0.1 (Tiny-ImageNet)")
+                           "digits, Fashion-MNIST), 0.1 (Tiny-ImageNet)", label="Learning rate (Adam, on pixels)")
     bn_weight: float = knob(0.1, "alpha, weight of the BN term; 0.1 (digits, Fashion-MNIST), 0.01 (ImageNet-1K), "
-                                 "0.05 (Tiny-ImageNet)")
-    first_bn_multiplier: float = knob(10.0, "w_1, extra weight of the first BN layer's term; 10")
+                                 "0.05 (Tiny-ImageNet)", label="BN loss weight α")
+    first_bn_multiplier: float = knob(10.0, "w_1, extra weight of the first BN layer's term; 10",
+                                      label="First BN layer weight w₁", advanced=True)
     bn_loss_norm: str = knob("sum", "sum: sum_l w_l(...) as the papers; mean: average over layers of the terms "
                                     "divided by sqrt(channels), so alpha transfers across architectures",
-                             choices=("sum", "mean"))
-    jitter: int | None = knob(None, "max roll in pixels per step; None = 32 px scaled to the image size (1 px at 8 px)")
+                             choices=("sum", "mean"), label="BN loss over layers", advanced=True)
+    jitter: int | None = knob(None, "max roll in pixels per step; None = 32 px scaled to the image size (1 px at 8 px)",
+                              label="Jitter, max roll (px; empty = auto)", advanced=True)
     crop_scale: tuple[float, float] = knob((0.5, 1.0), "random-resized-crop area range; (0.08, 1) for ImageNet, "
-                                                       "(0.5, 1) for 8-28 px images")
-    flip: bool = knob(True, "random horizontal flip per step (only where the dataset allows flips)")
+                                                       "(0.5, 1) for 8-28 px images",
+                                           label="Crop area range (min, max)", advanced=True)
+    flip: bool = knob(True, "random horizontal flip per step (only where the dataset allows flips)",
+                      label="Random horizontal flip", advanced=True)
     init: str = knob("noise", "noise: N(0,1) in normalised space; real: random real images of the class",
-                     choices=("noise", "real"))
-    classes: tuple[int, ...] | None = knob(None, "class indices to synthesise; None = all")
-    group_size: int | None = knob(None, "statistics groups per forward pass (G); None = as many as memory allows")
-    batch_size: int | None = knob(None, "cross_class only: images per mixed batch; None = min(classes, 100) (SRe2L)")
-    compute_stats: bool = knob(True, "compute missing class statistics (one pass over the training set)")
-    seed: int = knob(0, "seed of the initial images and every augmentation draw")
-    device: str = knob("auto", "auto | cpu | cuda[:N]")
-    amp: str = knob("off", "mixed precision of the teacher forward pass: off | bf16", choices=AMP_MODES)
+                     choices=("noise", "real"), label="Initial images", advanced=True)
+    classes: tuple[int, ...] | None = knob(None, "class indices to synthesise; None = all",
+                                           label="Classes to synthesise (empty = all)", advanced=True)
+    group_size: int | None = knob(None, "statistics groups per forward pass (G); None = as many as memory allows",
+                                  label="Groups per forward pass G (empty = auto)", advanced=True)
+    batch_size: int | None = knob(None, "cross_class only: images per mixed batch; None = min(classes, 100) (SRe2L)",
+                                  label="Mixed-batch size (cross-class; empty = auto)", advanced=True)
+    compute_stats: bool = knob(True, "compute missing class statistics (one pass over the training set)",
+                               label="Compute missing class statistics", advanced=True)
+    seed: int = knob(0, "seed of the initial images and every augmentation draw", label="Seed")
+    device: str = knob("auto", "auto | cpu | cuda[:N]", label="Device", advanced=True)
+    amp: str = knob("off", "mixed precision of the teacher forward pass: off | bf16", choices=AMP_MODES,
+                    label="Mixed precision", advanced=True)
 
     def __post_init__(self):
         preset = PRESETS.get(self.preset)
