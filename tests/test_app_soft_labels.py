@@ -53,8 +53,8 @@ def test_sweep_launcher_refuses_a_taken_run_name_and_launches_nothing(app_env):
 
 def test_sweep_form_takes_relabel_settings_as_a_mapping_and_names_a_typo(app_env):
     at = app_at("app_pages/soft_labels.py")
-    assert at.text_input(key="sw-knob-relabel").value == "{}"  # nothing changed from RelabelConfig's defaults
-    at.text_input(key="sw-knob-relabel").set_value('{"epocs": 3}').run()
+    assert at.text_input(key="sw-knob-relabel").value == ""  # nothing changed from RelabelConfig's defaults
+    at.text_input(key="sw-knob-relabel").set_value("epocs: 3").run()
     next(t for t in at.text_input if t.key.startswith("sw-name-")).set_value("sweep-typo").run()
     before = sorted(p.name for p in app_env.iterdir())
     at.button(key="sw-launch").click().run()
