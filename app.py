@@ -11,6 +11,7 @@ PAGES = {
         st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("app_pages/data_teacher.py", title="Data & teacher", icon=":material/school:"),
         st.Page("app_pages/synthesize.py", title="Synthesize", icon=":material/auto_awesome:"),
+        st.Page("app_pages/learned_labels.py", title="Learned labels", icon=":material/label_important:"),
     ],
     "Analyse": [
         st.Page("app_pages/diversity.py", title="Diversity", icon=":material/grid_view:"),
