@@ -198,6 +198,21 @@ def lenet_nobn(info: DatasetInfo) -> Classifier:
     return Classifier(info, body, 84)
 
 
+@register_model("convnet_nobn", "ConvNet without BatchNorm: depth x [conv3x3(width) - ReLU - avgpool2]; "
+                                "args width=64, depth=3 (bilevel distillation)")
+def convnet_nobn(info: DatasetInfo, width: int = 64, depth: int = 3) -> Classifier:
+    if depth < 1 or width < 1:
+        raise ValueError(f"convnet_nobn needs depth >= 1 and width >= 1, got depth={depth}, width={width}")
+    size, layers, ch = info.image_size, [], info.channels
+    for _ in range(depth):
+        if size < 2:
+            raise ValueError(f"convnet_nobn depth {depth} pools {info.image_size}px images below 1px; lower depth")
+        layers += [nn.Conv2d(ch, width, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2)]
+        ch, size = width, size // 2
+    layers.append(nn.Flatten())
+    return Classifier(info, nn.Sequential(*layers), width * size * size)
+
+
 class _TextConvBody(nn.Module):
     """Kim (2014) text CNN on embedded tokens [N, L, D]: one Conv1d per kernel size over the
     sequence, ReLU, max over time; features [N, filters * len(kernels)]."""
@@ -220,10 +235,13 @@ class TextClassifier(nn.Module):
         self.head = nn.Linear(feature_dim, info.num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3:
+            raise ValueError(f"textcnn reads embedded text [N, L, D], got a tensor of shape {tuple(x.shape)}; "
+                             "choose an image model for image data")
         return self.body(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        return self.head(self.features(x))
 
 
 @register_model("textcnn", "text CNN on embedded input [N, L, D] (info.channels = D, info.image_size = L); "

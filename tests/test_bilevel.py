@@ -108,6 +108,13 @@ def test_lenet_without_bn_fits_8_and_28_pixel_images():
                        ).body[7].in_features == 400  # 16 x 5 x 5, as the reference LeNet
 
 
+def test_the_convnet_without_bn_also_unrolls(tmp_path):
+    cfg = BilevelConfig(**{**TINY, "outer_steps": 2}, model="convnet_nobn", model_args={"width": 8, "depth": 2},
+                        num_samples=2)
+    metrics = bilevel_run.run_bilevel(cfg, tmp_path / "c")
+    assert metrics["num_samples"] == 2 and len(metrics["step_sizes"]) == 3
+
+
 def test_run_folder_holds_images_labels_and_metrics(tmp_path):
     run_dir = tmp_path / "b"
     metrics = bilevel_run.run_bilevel(BilevelConfig(**TINY, num_samples=4), run_dir)

@@ -36,7 +36,7 @@ INIT_MODES = ("fixed", "random")
 @dataclass(frozen=True)
 class BilevelConfig:
     dataset: str = knob("digits", "dataset spec: digits | fashion-mnist[:dir] | mnist | ...")
-    model: str = knob("lenet_nobn", "registry model without BatchNorm: lenet_nobn (reference) or convnet-free nets")
+    model: str = knob("lenet_nobn", "registry model without BatchNorm: lenet_nobn (the reference) or convnet_nobn")
     model_args: dict = knob({}, "model arguments (none for lenet_nobn)")
     num_samples: int = knob(10, "M, learned synthetic samples in total (not per class); may be below the class count")
     init_classes: tuple[int, ...] = knob((), "class whose one-hot label each sample starts from; empty = i mod C")
