@@ -169,3 +169,17 @@ def test_cli_reports_divergence_in_one_line(tmp_path, capsys):
     code = main(["bilevel", "--dataset", "digits", "--num-samples", "2", "--init-lr", "1e6", "--outer-steps", "2",
                  "--device", "cpu", "--run-dir", str(tmp_path / "r")])
     assert code == 2 and "outer step 1" in capsys.readouterr().err
+
+
+def test_the_analyses_read_a_learned_image_set(tmp_path, digits_teacher_dir):
+    """The image set's hard labels (argmax of the learned label) let the analysis stage read it as-is."""
+    from distill_core.cli import main
+
+    bilevel_run.run_bilevel(BilevelConfig(**TINY, num_samples=10), tmp_path / "learned")
+    out = tmp_path / "analysis"
+    argv = ["analyse", "--runs", str(tmp_path / "learned"), "--out", str(out), "--feature-model",
+            str(digits_teacher_dir), "--max-real-per-class", "20", "--embedding", "pca", "--device", "cpu",
+            "--embedding-threads", "1"]
+    assert main(argv) == 0
+    summary = runs.read_json(out / "summary.json")["summary"]
+    assert [r["run"] for r in summary] == ["learned"] and summary[0]["method"] == "learned"
