@@ -29,7 +29,7 @@ SEEDS = (0, 1, 2)
 # the shortened protocol per dataset (the reference: ~20k outer steps at batch 1024, init_lr 0.01)
 PROTOCOL = {
     "digits": {"dataset": "digits", "outer_steps": 500, "outer_batch": 256, "init_lr": 0.1, "lr_halve_every": 125},
-    "fashion": {"dataset": "fashion-mnist", "outer_steps": 200, "outer_batch": 128, "init_lr": 0.1,
+    "fashion": {"dataset": "fashion-mnist", "outer_steps": 150, "outer_batch": 64, "init_lr": 0.1,
                 "lr_halve_every": 50},
 }
 COMMON = {"inner_steps": 3, "eval_nets": 3, "eval_standard_steps": 300, "checkpoint_every": 50, "device": "cpu"}

@@ -27,7 +27,7 @@ from distill_core.textdata import load_text_dataset  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "bilevel_text.json"
 SEEDS = (0, 1, 2)
-SIZES = (2, 4, 8, 16)
+SIZES = (2, 4, 8)
 PROTOCOL = {"outer_steps": 200, "outer_batch": 128, "init_lr": 0.01, "lr_halve_every": 100, "inner_steps": 5,
             "init": "random", "eval_nets": 3, "eval_standard_steps": 300, "checkpoint_every": 50, "device": "cpu"}
 FULL_EPOCHS = 15
