@@ -80,6 +80,63 @@ def table(out: Path, grids: list[str]) -> list[dict]:
     return rows
 
 
+def label_summary(out: Path, grid: str) -> dict | None:
+    """What the labels of M = 5 (fewer samples than classes) learned, fixed init: the seed-0 matrix and,
+    over seeds, the mean weight each sample puts on the 5 classes without a sample of their own
+    against the mean off-diagonal weight on the classes that have one."""
+    from distill_core.synthesis.learned_labels import load_learned_labels
+
+    absent, present, matrix = [], [], None
+    for seed in SEEDS:
+        run_dir = out / f"{grid}-m5-learned-fixed-s{seed}"
+        if finished(run_dir) is None:
+            continue
+        labels = load_learned_labels(run_dir).labels
+        m, c = labels.shape
+        own = torch.zeros_like(labels, dtype=torch.bool)
+        own[torch.arange(m), torch.arange(m) % c] = True
+        has_sample = torch.zeros(c, dtype=torch.bool)
+        has_sample[:m] = True
+        absent.append(float(labels[:, ~has_sample].mean()))
+        present.append(float(labels[:, has_sample][~own[:, has_sample]].mean()))
+        if matrix is None:
+            matrix = [[round(float(v), 2) for v in row] for row in labels]
+    if not absent:
+        return None
+    return {"seed0_labels": matrix, "recall_on_classes_without_a_sample": absent_class_recall(out, grid),
+            "mean_weight_on_classes_without_a_sample": statistics.fmean(absent),
+            "mean_off_diagonal_weight_on_classes_with_a_sample": statistics.fmean(present), "seeds": len(absent)}
+
+
+def absent_class_recall(out: Path, grid: str) -> dict:
+    """Test recall (%) on the 5 classes that have no sample, M = 5, fixed init, from each run's final
+    checkpoint (θ_0 and the learned set): learned labels against one-hot, mean ± std over seeds."""
+    from distill_core.data import load_dataset
+    from distill_core.synthesis.bilevel import step_sizes, unroll
+    from distill_core.synthesis.bilevel_eval import accuracy
+    from distill_core.synthesis.bilevel_run import build_network, load_checkpoint
+
+    data = load_dataset(PROTOCOL[grid]["dataset"])
+    test_x, test_y = data.test.float_images(), data.test.labels
+    absent = test_y >= 5
+    result = {}
+    for labels in ("learned", "onehot"):
+        vals = []
+        for seed in SEEDS:
+            run_dir = out / f"{grid}-m5-{labels}-fixed-s{seed}"
+            if finished(run_dir) is None:
+                continue
+            state = load_checkpoint(run_dir)
+            model = build_network("lenet_nobn", data.info, {})
+            buffers = dict(model.named_buffers())
+            theta = unroll(model, state.theta0, buffers, state.x, state.labels, step_sizes(state.raw_lrs),
+                           create_graph=False)
+            vals.append(100 * accuracy(model, theta, buffers, test_x[absent], test_y[absent]))
+        if vals:
+            result[labels] = {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals), "seeds": len(vals)}
+    return result
+
+
 def fmt(row: dict, p: str) -> str:
     return f"{row[p]['mean']:.1f} ± {row[p]['std']:.1f}" if p in row else "-"
 
@@ -88,7 +145,8 @@ def write(out: Path, grids: list[str]) -> None:
     rows = table(out, grids)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"protocol": {g: {**PROTOCOL[g], **COMMON} for g in grids}, "seeds": list(SEEDS),
-                                   "rows": rows}, indent=2) + "\n")
+                                   "rows": rows, "labels_m5": {g: label_summary(out, g) for g in grids}},
+                                  indent=2) + "\n")
     print("| dataset | M | labels | init | learned steps, same init | learned steps, fresh inits | "
           "standard schedule, fresh inits | seeds |")
     print("|---|---|---|---|---|---|---|---|")

@@ -24,7 +24,7 @@ def test_finished_image_run_shows_labels_steps_and_accuracy(learned_env):
     at.selectbox(key="ll-run").set_value("digits-m4").run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.get("plotly_chart")) >= 3  # heatmap, step sizes, accuracy (+ outer loss)
-    assert at.get("imgs"), "the learned images are missing"
+    assert at.get("image"), "the learned images are missing"
     assert not any("No one-hot run" in c.value for c in at.caption)  # digits-m4-onehot is its baseline
 
 
