@@ -56,7 +56,9 @@ def show_result(root: Path, run: runs.RunInfo) -> None:
 
     learned = load_learned_labels(run.path)
     st.subheader("What the labels learned")
-    ui.chart(learned_figures.label_heatmap(learned.labels.tolist(), learned.class_names),
+    title = "Learned label vectors (samples x classes)" if learned.learn_labels else \
+        "Label vectors (samples x classes): fixed one-hot, the baseline"
+    ui.chart(learned_figures.label_heatmap(learned.labels.tolist(), learned.class_names, title),
              f"ll-heat-{run.name}", height=140 + 28 * len(learned.labels))
     if (run.path / "images.pt").is_file():
         _images(run.path, learned)
