@@ -16,6 +16,7 @@ PAGES = {
         st.Page("app_pages/home.py", title="Home", default=True),
         st.Page("app_pages/data_teacher.py", title="Data & teacher"),
         st.Page("app_pages/synthesize.py", title="Synthesize"),
+        st.Page("app_pages/learned_labels.py", title="Learned labels"),
     ],
     "Analyse": [
         st.Page("app_pages/diversity.py", title="Diversity"),

@@ -1,5 +1,6 @@
 """distill_core: soft-label dataset distillation (SRe2L / class-wise LPLD; the random-real-images
-baseline of "A Label is Worth a Thousand Images"). GPU-backed, CPU-capable; imports neither
+baseline of "A Label is Worth a Thousand Images"; bilevel distillation with learned soft labels and
+text distillation, Sucholutsky & Schonlau 2021). GPU-backed, CPU-capable; imports neither
 Streamlit nor Plotly.
 
 Shared infrastructure lives at the root (config, data, models, augment, imageset, runs, jobs,

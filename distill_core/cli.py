@@ -34,6 +34,14 @@ def _stages() -> dict[str, Stage]:
     stages["bnstats"] = (BNStatsConfig, run_bnstats, "class-conditional BN statistics of a teacher, saved beside it")
     stages["synthesize"] = (SynthesisConfig, run_synthesize,
                             "recover images by BN matching: sre2l | +C | lpld presets, class-wise or cross-class")
+    from .synthesis.bilevel import BilevelConfig
+    from .synthesis.bilevel_run import run_bilevel
+    from .synthesis.text import TextBilevelConfig, run_bilevel_text
+
+    stages["bilevel"] = (BilevelConfig, run_bilevel,
+                         "learn images, soft labels and step sizes by unrolled bilevel optimisation (Sucholutsky)")
+    stages["bilevel-text"] = (TextBilevelConfig, run_bilevel_text,
+                              "bilevel distillation of a text dataset into sentences in embedding space")
     from .labels.realimages import RealImagesConfig, run_realimages
     from .labels.relabel import RelabelConfig, run_relabel
     from .labels.student import StudentConfig, run_student

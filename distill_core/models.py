@@ -169,6 +169,82 @@ def tv_resnet50(info: DatasetInfo, weights: str = "none") -> Classifier:
 
 
 # ---------------------------------------------------------------------------------------------
+# Bilevel dataset distillation networks (Wang et al. 2018; Sucholutsky & Schonlau 2021): no BatchNorm,
+# so a network is a pure function of its parameters and can be unrolled with torch.func.functional_call
+
+
+@register_model("lenet_nobn", "LeNet-5 without BatchNorm (the bilevel-distillation reference network)")
+def lenet_nobn(info: DatasetInfo) -> Classifier:
+    # conv2 is unpadded from 20 px up (28 px -> 5x5x16 features, as in the reference); small images
+    # (8 px digits) pad it so two 2x2 pools still leave a 2x2 map
+    pad2 = 0 if info.image_size >= 20 else 2
+    size = (info.image_size // 2 - 4 + 2 * pad2) // 2
+    if size < 1:
+        raise ValueError(f"lenet_nobn needs images of at least 8 px, got {info.image_size}")
+    body = nn.Sequential(
+        nn.Conv2d(info.channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5, padding=pad2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * size * size, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+    )
+    return Classifier(info, body, 84)
+
+
+@register_model("convnet_nobn", "ConvNet without BatchNorm: depth x [conv3x3(width) - ReLU - avgpool2]; "
+                                "args width=64, depth=3 (bilevel distillation)")
+def convnet_nobn(info: DatasetInfo, width: int = 64, depth: int = 3) -> Classifier:
+    if depth < 1 or width < 1:
+        raise ValueError(f"convnet_nobn needs depth >= 1 and width >= 1, got depth={depth}, width={width}")
+    size, layers, ch = info.image_size, [], info.channels
+    for _ in range(depth):
+        if size < 2:
+            raise ValueError(f"convnet_nobn depth {depth} pools {info.image_size}px images below 1px; lower depth")
+        layers += [nn.Conv2d(ch, width, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2)]
+        ch, size = width, size // 2
+    layers.append(nn.Flatten())
+    return Classifier(info, nn.Sequential(*layers), width * size * size)
+
+
+class _TextConvBody(nn.Module):
+    """Kim (2014) text CNN on embedded tokens [N, L, D]: one Conv1d per kernel size over the
+    sequence, ReLU, max over time; features [N, filters * len(kernels)]."""
+
+    def __init__(self, dim: int, filters: int, kernels: tuple[int, ...]):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv1d(dim, filters, k, padding=k // 2) for k in kernels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(1, 2)  # [N, D, L]
+        return torch.cat([torch.relu(conv(x)).amax(dim=2) for conv in self.convs], dim=1)
+
+
+class TextClassifier(nn.Module):
+    """body -> head for embedded text [N, L, D]; `features` and `head` as for image classifiers."""
+
+    def __init__(self, info: DatasetInfo, body: nn.Module, feature_dim: int):
+        super().__init__()
+        self.body = body
+        self.head = nn.Linear(feature_dim, info.num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 3:
+            raise ValueError(f"textcnn reads embedded text [N, L, D], got a tensor of shape {tuple(x.shape)}; "
+                             "choose an image model for image data")
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@register_model("textcnn", "text CNN on embedded input [N, L, D] (info.channels = D, info.image_size = L); "
+                           "args filters=32, kernels=(3, 4, 5)")
+def textcnn(info: DatasetInfo, filters: int = 32, kernels: tuple[int, ...] = (3, 4, 5)) -> TextClassifier:
+    kernels = tuple(int(k) for k in kernels)
+    if filters < 1 or not kernels or min(kernels) < 1:
+        raise ValueError(f"textcnn needs filters >= 1 and kernel sizes >= 1, got {filters}, {kernels}")
+    return TextClassifier(info, _TextConvBody(info.channels, filters, kernels), filters * len(kernels))
+
+
+# ---------------------------------------------------------------------------------------------
 # checkpoints
 
 

@@ -40,6 +40,25 @@ def demo_runs(base: Path, teacher_dir: Path) -> Path:
     return root
 
 
+TEXT_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "text_tiny"
+
+
+def learned_runs(base: Path) -> Path:
+    """A runs root with tiny bilevel runs: digits-m4 (learned labels), digits-m4-onehot, text-m3 (CSV fixture)."""
+    from distill_core.synthesis.bilevel import BilevelConfig
+    from distill_core.synthesis.bilevel_run import run_bilevel
+    from distill_core.synthesis.text import TextBilevelConfig, run_bilevel_text
+
+    root = Path(base) / "runs"
+    tiny = {"outer_steps": 4, "outer_batch": 64, "checkpoint_every": 2, "eval_nets": 1, "eval_standard_steps": 3,
+            "init_lr": 0.1, "device": "cpu"}
+    for learn, name in ((True, "digits-m4"), (False, "digits-m4-onehot")):
+        run_bilevel(BilevelConfig(dataset="digits", num_samples=4, learn_labels=learn, **tiny), root / name)
+    run_bilevel_text(TextBilevelConfig(dataset=f"csv:{TEXT_FIXTURE}", num_samples=3, max_len=8, vocab_size=60,
+                                       embed_dim=8, **tiny), root / "text-m3")
+    return root
+
+
 def app_at(page: str, timeout: float = 120) -> AppTest:
     """An AppTest of the whole app (router + sidebar) switched to `page` and run once."""
     at = AppTest.from_file(str(APP), default_timeout=timeout)

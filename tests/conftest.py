@@ -54,3 +54,12 @@ def app_env(demo_root, monkeypatch) -> Path:
     """DISTILL_RUNS pointing at the demo runs for one test."""
     monkeypatch.setenv("DISTILL_RUNS", str(demo_root))
     return demo_root
+
+
+@pytest.fixture(scope="session")
+def learned_root(tmp_path_factory) -> Path:
+    """Runs of the Learned labels page: digits bilevel runs with learned and one-hot labels (M 4, 4 outer
+    steps) and a text run on the tiny CSV fixture."""
+    from app_support import learned_runs
+
+    return learned_runs(tmp_path_factory.mktemp("learned"))

@@ -11,4 +11,10 @@ Modules: `bn_stats` (class-conditional BN statistics, exact or the reference EMA
 `synthesize(cfg, model, stats, ...)`), `run` (the run-folder job `run_synthesize`, sharded over
 torchrun ranks). Output: an image-set artifact (`distill_core.imageset`) that the label and
 analysis stages read.
+
+Bilevel distillation with learned soft labels (Wang et al. 2018; Sucholutsky & Schonlau, IJCNN 2021):
+`bilevel` (config, the unrolled inner loop through `torch.func.functional_call`, the outer Adam
+step, entry function `bilevel_distill`), `bilevel_eval` (fresh networks trained on the learned set),
+`bilevel_run` (the resumable run-folder job), `learned_labels` (the label-vector artifact) and
+`text` (sentences as free matrices in a frozen word-embedding space).
 """
