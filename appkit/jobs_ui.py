@@ -80,6 +80,11 @@ def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None =
     return launch([stage, flag, str(request), "--run-dir", str(run_dir), *(extra or [])], run_dir)
 
 
+def is_active(run_dir: Path) -> bool:
+    """Whether the job of `run_dir` is queued or running."""
+    return runs.read_status(Path(run_dir)).get("state") in ACTIVE
+
+
 def _status_block(run_dir: Path, key: str, preview: Callable[[Path], None] | None) -> dict:
     status = runs.read_status(run_dir)
     state = status.get("state", "unknown")
