@@ -32,5 +32,6 @@ for s in 0 1 2; do
 done
 sweep sweep bench/expert_fashion_fkd.yaml runs/expert-fmnist-fkd
 sweep expertsweep bench/expert_digits_epochs.yaml runs/expert-digits-epochs
+sweep expertsweep bench/expert_fashion_epochs50.yaml runs/expert-fmnist-epochs50
 sweep expertsweep bench/expert_fashion_scaling.yaml runs/expert-fmnist-scaling
 sweep expertsweep bench/expert_fashion_topk.yaml runs/expert-fmnist-topk
