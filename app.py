@@ -16,6 +16,7 @@ PAGES = {
         st.Page("app_pages/diversity.py", title="Diversity", icon=":material/grid_view:"),
         st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:"),
         st.Page("app_pages/soft_labels.py", title="Soft labels", icon=":material/label:"),
+        st.Page("app_pages/expert_labels.py", title="Expert labels", icon=":material/workspace_premium:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
     "Share": [st.Page("app_pages/export.py", title="Export", icon=":material/ios_share:")],

@@ -21,7 +21,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = ("data_teacher", "synthesize", "diversity", "embeddings", "soft_labels", "compare", "export")
+PAGES = ("data_teacher", "synthesize", "diversity", "embeddings", "soft_labels", "expert_labels", "compare", "export")
 QUICK_START_TIMEOUT_S = float(os.environ.get("DISTILL_QUICKSTART_TIMEOUT", 1200))
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt install chromium)")
