@@ -2,7 +2,8 @@
 # The "Expert soft labels" study of BENCHMARKS.md (CPU, one thread per process, resumable):
 #   OMP_NUM_THREADS=1 nice -n 10 bash bench/expert_study.sh setup      # data subset + the two teachers
 #   OMP_NUM_THREADS=1 nice -n 10 bash bench/expert_study.sh fashion    # lane 1
-#   OMP_NUM_THREADS=1 nice -n 10 bash bench/expert_study.sh digits     # lane 2 (may run beside lane 1)
+#   OMP_NUM_THREADS=1 nice -n 10 bash bench/expert_study.sh fashion50  # lane 2 (lanes may run side by side)
+#   OMP_NUM_THREADS=1 nice -n 10 bash bench/expert_study.sh digits     # lane 3
 # Every step resumes from its finished cells when run again.
 set -euo pipefail
 P=${PYTHON:-.venv/bin/python}
@@ -38,13 +39,16 @@ fkd_vs_expert() {  # fixed expert labels vs FKD relabelling on the same random r
 fashion() {
   sweep expertsweep bench/expert_fashion_epochs.yaml runs/expert-fmnist-epochs
   fkd_vs_expert
+}
+fashion50() {
   sweep expertsweep bench/expert_fashion_epochs50.yaml runs/expert-fmnist-epochs50
-  sweep expertsweep bench/expert_fashion_scaling.yaml runs/expert-fmnist-scaling
 }
 digits() {
   sweep expertsweep bench/expert_digits_epochs.yaml runs/expert-digits-epochs
   sweep expertsweep bench/expert_digits_structure.yaml runs/expert-digits-structure
   sweep expertsweep bench/expert_digits_topk.yaml runs/expert-digits-topk
+}
+fashion_structure() {  # not run on the shared CPU (see BENCHMARKS.md); a few minutes on a GPU
   sweep expertsweep bench/expert_fashion_structure.yaml runs/expert-fmnist-structure
 }
 "${1:?give setup, fashion or digits}"
