@@ -85,3 +85,9 @@ def test_study_csv_to_groups_fits_and_configurations(tmp_path):
     first = next(c for c in confs if c["ipc"] == 1 and c["config"] == "expert 12, full labels")
     assert first["n"] == 2 and first["accuracy_mean"] == pytest.approx(0.4)
     assert config_label({"transform": "topk", "transform_arg": 2, "checkpoint_epoch": 8}) == "expert 8, top-2"
+
+
+def test_the_asymptote_never_exceeds_100_percent():
+    # a straight line in IPC has no plateau: a free fit would put a far above 1
+    fit = fit_scaling([1, 2, 3, 4], [0.2, 0.4, 0.6, 0.8], boots=10)
+    assert fit.params["a"] <= 1.0 and fit.intervals["a"][1] <= 1.0

@@ -6,9 +6,11 @@ is a saturating power law (Qin et al. 2024 report an empirical scaling law witho
     acc(IPC) = a - b * IPC^(-c),   a = accuracy at infinite data, b > 0, c > 0.
 
 For a fixed c the model is linear in (a, b), so the fit solves least squares for (a, b) on a
-log-spaced grid of c and refines c by golden-section search: no optimiser state, no start values.
+log-spaced grid of c in [0.05, 4] and refines c by golden-section search: no optimiser state, no
+start values. The ceiling a <= 1 holds (accuracy is a fraction).
 It is fitted to every seed's point; intervals are percentiles of `boots` bootstrap refits that
-resample the points with replacement within each IPC. A fit needs at least as many distinct IPCs
+resample the points with replacement within each IPC (so they need several seeds per IPC to have
+any width). A fit needs at least as many distinct IPCs
 as parameters (3). The Pareto frontier keeps the configurations (IPC x expert epoch x top-k) that
 no other one beats with fewer or equal total bytes (images + labels).
 """
@@ -49,15 +51,19 @@ def power_law(ipc, a: float, b: float, c: float):
 
 
 def _lstsq_ab(x: np.ndarray, y: np.ndarray, c: float) -> tuple[float, float, float]:
-    """(a, b, sum of squared residuals) of the linear fit y = a - b x^-c for this c."""
-    design = np.stack([np.ones_like(x), -(x ** (-c))], axis=1)
+    """(a, b, sum of squared residuals) of the least-squares fit y = a - b x^-c for this c, with the
+    accuracy ceiling a <= 1 (when the free fit overshoots it, a = 1 and b is fitted alone)."""
+    u = x ** (-c)
+    design = np.stack([np.ones_like(x), -u], axis=1)
     (a, b), *_ = np.linalg.lstsq(design, y, rcond=None)
-    resid = y - design @ np.array([a, b])
+    if a > 1.0:
+        a, b = 1.0, float(u @ (1.0 - y) / (u @ u))
+    resid = y - (a - b * u)
     return float(a), float(b), float(resid @ resid)
 
 
 def _fit_params(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    grid = np.geomspace(1e-2, 4.0, 120)
+    grid = np.geomspace(0.05, 4.0, 120)
     sse = [_lstsq_ab(x, y, c)[2] for c in grid]
     i = int(np.argmin(sse))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
