@@ -30,7 +30,7 @@ from .realimages import RealImagesConfig, random_real_images
 from .relabel import VALUE_DTYPES
 from .structure import check_arg, parse_transform, transform_spec
 from .student import StudentConfig, image_bytes, train_student_on_probs
-from .sweep import RESULTS_FILE, run_grid, scoring_test_set
+from .sweep import RESULTS_FILE, grid_metrics, run_grid, scoring_test_set
 
 COLUMNS = ("source", "ipc", "expert_epoch", "checkpoint_epoch", "expert_test_acc", "temperature", "transform",
            "transform_arg", "seed", "num_images", "label_bytes", "image_bytes", "total_bytes", "accuracy", "removed_class",
@@ -213,10 +213,7 @@ def run_expert_sweep(cfg: ExpertSweepConfig, run_dir: Path, resume: bool = False
 
     def body(ctx: jobs.JobContext) -> dict:
         rows = expert_sweep(cfg, ctx.run_dir, device, ctx.report)
-        failed = [r for r in rows if r.get("status") != "ok"]
         summary = summarise(rows)
-        return {"cells": len(rows), "failed": len(failed), "results_csv": str(ctx.run_dir / RESULTS_FILE),
-                "summary": summary, "best_expert_epoch": best_expert_epochs(summary),
-                "errors": [r.get("error") for r in failed][:10]}
+        return grid_metrics(rows, ctx.run_dir, summary) | {"best_expert_epoch": best_expert_epochs(summary)}
 
     return jobs.run_stage("expertsweep", cfg, run_dir, body, device, None, resume, overwrite)

@@ -209,6 +209,13 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def grid_metrics(rows: list[dict], run_dir: Path, summary: list[dict]) -> dict:
+    """metrics.json of a grid: cell counts, where its CSV is, its summary and the first errors."""
+    failed = [r for r in rows if r.get("status") != "ok"]
+    return {"cells": len(rows), "failed": len(failed), "results_csv": str(Path(run_dir) / RESULTS_FILE),
+            "summary": summary, "errors": [r.get("error") for r in failed][:10]}
+
+
 def run_sweep(cfg: SweepConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: run the grid into `run_dir` (results.csv + metrics.json with the summary)."""
     from .. import jobs
@@ -219,8 +226,6 @@ def run_sweep(cfg: SweepConfig, run_dir: Path, resume: bool = False, overwrite: 
 
     def body(ctx: jobs.JobContext) -> dict:
         rows = sweep(cfg, ctx.run_dir, device, ctx.report)
-        failed = [r for r in rows if r.get("status") != "ok"]
-        return {"cells": len(rows), "failed": len(failed), "results_csv": str(ctx.run_dir / RESULTS_FILE),
-                "summary": summarise(rows), "errors": [r.get("error") for r in failed][:10]}
+        return grid_metrics(rows, ctx.run_dir, summarise(rows))
 
     return jobs.run_stage("sweep", cfg, run_dir, body, device, None, resume, overwrite)
