@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 STUDIES = {  # name in bench/results -> run folders
     "fashion_epochs": ("expert-fmnist-epochs", "expert-fmnist-epochs50"),
-    "digits_epochs": ("expert-digits-epochs",),
+    "digits_epochs": ("expert-digits-epochs", "expert-digits-epochs50"),
     "digits_structure": ("expert-digits-structure",),
     "digits_topk": ("expert-digits-topk",),
     "fashion_structure": ("expert-fmnist-structure",),

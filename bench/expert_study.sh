@@ -39,6 +39,7 @@ fkd_vs_expert() {  # fixed expert labels vs FKD relabelling on the same random r
 fashion() {
   sweep expertsweep bench/expert_fashion_epochs.yaml runs/expert-fmnist-epochs
   fkd_vs_expert
+  sweep expertsweep bench/expert_digits_topk.yaml runs/expert-digits-topk
 }
 fashion50() {
   sweep expertsweep bench/expert_fashion_epochs50.yaml runs/expert-fmnist-epochs50
@@ -46,7 +47,7 @@ fashion50() {
 digits() {
   sweep expertsweep bench/expert_digits_epochs.yaml runs/expert-digits-epochs
   sweep expertsweep bench/expert_digits_structure.yaml runs/expert-digits-structure
-  sweep expertsweep bench/expert_digits_topk.yaml runs/expert-digits-topk
+  sweep expertsweep bench/expert_digits_epochs50.yaml runs/expert-digits-epochs50
 }
 fashion_structure() {  # not run on the shared CPU (see BENCHMARKS.md); a few minutes on a GPU
   sweep expertsweep bench/expert_fashion_structure.yaml runs/expert-fmnist-structure
