@@ -2,13 +2,17 @@
 and the launcher refuses what it cannot run."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 
 import pytest
 from app_support import app_at
 
 from appkit import expert_figures as ef
+from distill_core import runs
 from distill_core.analysis.scaling import read_study_rows
+from distill_core.config import config_from_dict, load_yaml
 from distill_core.labels.expert_sweep import ExpertSweepConfig, run_expert_sweep
 
 PAGE = "app_pages/expert_labels.py"
@@ -92,6 +96,24 @@ def test_launcher_refuses_a_taken_name_and_launches_nothing(expert_env):
     assert not at.exception
     assert any("exists" in e.value for e in at.error)
     assert sorted(p.name for p in expert_env.iterdir()) == before
+
+
+def test_launcher_writes_the_spec_and_starts_the_study(expert_env):
+    at = app_at(PAGE)
+    at.multiselect(key="ex-ipcs").set_value([2]).run()
+    name_box = next(t for t in at.text_input if t.key.startswith("ex-name-"))
+    name_box.set_value("t-expert-new").run()
+    at.button(key="ex-launch").click().run()
+    assert not at.exception and not at.error
+    spec = load_yaml(expert_env / ".requests" / "t-expert-new.yaml")
+    cfg = config_from_dict(ExpertSweepConfig, spec)
+    assert cfg.ipcs == (2,) and cfg.teacher == str(expert_env / "t") and cfg.transforms == ("none", "topk:0")
+    status = runs.read_status(expert_env / "t-expert-new")
+    assert status["state"] in ("queued", "running") and status.get("pid")
+    try:  # the study itself is not under test here: stop it
+        os.kill(int(status["pid"]), signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def test_empty_runs_root_explains_how_to_start(runs_root):
