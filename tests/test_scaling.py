@@ -76,7 +76,8 @@ def test_study_csv_to_groups_fits_and_configurations(tmp_path):
                  "expert_test_acc": 0.9, "removed_class_acc": "", "status": "ok"})
     rows.append({"ipc": 4, "status": "failed"})
     _write(tmp_path / "r.csv", rows)
-    parsed = read_study_rows([tmp_path / "r.csv"])
+    _write(tmp_path / "again.csv", rows[:2])  # a second study sharing two cells
+    parsed = read_study_rows([tmp_path / "r.csv", tmp_path / "again.csv"])
     assert len(parsed) == 9 and parsed[0]["ipc"] == 1 and parsed[0]["removed_class_acc"] is None
     fits = fit_groups(parsed, boots=10)
     assert fits["expert 12, full labels"]["params"]["a"] == pytest.approx(0.9, abs=0.02)

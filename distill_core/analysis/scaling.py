@@ -28,9 +28,13 @@ PARAMS = ("a", "b", "c")
 FORM = "acc = a - b * IPC^(-c)"
 
 
+CELL_KEY = ("source", "ipc", "checkpoint_epoch", "expert_test_acc", "temperature", "transform", "transform_arg", "seed")
+
+
 def read_study_rows(paths: list[str | Path]) -> list[dict]:
-    """The ok rows of one or more `expertsweep` results.csv files, numbers parsed."""
-    rows = []
+    """The ok rows of one or more `expertsweep` results.csv files, numbers parsed; a cell that two
+    studies share (same expert, IPC, transform and seed) is kept once."""
+    rows, seen = [], set()
     for path in paths:
         with open(path, newline="") as fh:
             for r in csv.DictReader(fh):
@@ -42,7 +46,10 @@ def read_study_rows(paths: list[str | Path]) -> list[dict]:
                         r[k] = int(r[k])
                 for k in ("accuracy", "expert_test_acc", "removed_class_acc", "chance"):
                     r[k] = float(r[k]) if r.get(k) not in (None, "") else None
-                rows.append(r)
+                key = tuple(str(r.get(k)) for k in CELL_KEY)
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(r)
     return rows
 
 
