@@ -22,10 +22,11 @@ from distill_core.labels.sweep import summarise as summarise_fkd
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-STUDIES = {  # name in bench/results -> run folders
+STUDIES = {  # name in bench/results -> run folders (-s1, -s2: the same spec run one seed per process)
     "fashion_epochs": ("expert-fmnist-epochs", "expert-fmnist-epochs50"),
-    "digits_epochs": ("expert-digits-epochs", "expert-digits-epochs50"),
-    "digits_structure": ("expert-digits-structure",),
+    "digits_epochs": ("expert-digits-epochs", "expert-digits-epochs50", "expert-digits-epochs50-s1",
+                      "expert-digits-epochs50-s2"),
+    "digits_structure": ("expert-digits-structure", "expert-digits-structure-s1", "expert-digits-structure-s2"),
     "digits_topk": ("expert-digits-topk",),
     "fashion_structure": ("expert-fmnist-structure",),
 }
