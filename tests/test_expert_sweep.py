@@ -112,3 +112,15 @@ def test_summary_and_best_expert_per_ipc():
     assert first["n"] == 2 and first["accuracy_mean"] == pytest.approx(0.6)
     assert first["accuracy_std"] == pytest.approx(0.1414214, abs=1e-6)
     assert best_expert_epochs(s) == {1: 2, 10: 9}
+
+
+def test_cli_verbs_refuse_bad_input_with_exit_code_2(digits_teacher_dir, tmp_path, capsys):
+    from distill_core.cli import main
+
+    code = main(["expertlabels", "--images", str(tmp_path), "--teacher", str(digits_teacher_dir),
+                 "--temperature", "0", "--run-dir", str(tmp_path / "l")])
+    assert code == 2 and "temperature T must be a finite number > 0" in capsys.readouterr().err
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"teacher: {digits_teacher_dir}\nexpert_epochs: [99]\nipcs: [1]\ndevice: cpu\n")
+    assert main(["expertsweep", "--spec", str(spec), "--run-dir", str(tmp_path / "s")]) == 2
+    assert "epochs that exist: [1, 2" in capsys.readouterr().err
