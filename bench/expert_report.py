@@ -84,13 +84,15 @@ def zero_shot_table(summary: list[dict], chance: float) -> str:
 
 def fit_table(fits: dict) -> str:
     lines = ["| configuration | a | b | c | RMSE (points) | residual per IPC (points) |", "|---|---|---|---|---|---|"]
+    refused = [name for name, f in fits.items() if "error" in f]
     for name, f in fits.items():
         if "error" in f:
-            lines.append(f"| {name} | – | – | – | not fitted: {f['error']} | |")
             continue
         ci = {k: f"{f['params'][k]:.3f} [{f['intervals'][k][0]:.3f}, {f['intervals'][k][1]:.3f}]" for k in "abc"}
         res = ", ".join(f"{r['ipc']}: {100 * r['residual']:+.1f}" for r in f["residuals"])
         lines.append(f"| {name} | {ci['a']} | {ci['b']} | {ci['c']} | {100 * f['rmse']:.2f} ({f['points']}) | {res} |")
+    if refused:
+        lines.append(f"\nnot fitted (fewer distinct IPCs than the 3 parameters): {', '.join(refused)}")
     return "\n".join(lines)
 
 
@@ -150,6 +152,15 @@ def frontier_png(rows: list[dict], path: Path) -> str:
     return f"wrote {path.relative_to(ROOT)}"
 
 
+OUT: list[str] = []
+
+
+def emit(text: str) -> None:
+    """Print a table or line and keep it for bench/results/expert_tables.md."""
+    OUT.append(text)
+    print(text)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=Path, default=ROOT / "runs", help="folder holding the study's runs")
@@ -167,13 +178,13 @@ def main() -> None:
             shutil.copyfile(c, RESULTS / f"expert_{name}{'' if i == 0 else f'_{i + 1}'}.csv")
         summary = summarise(rows)
         report[name] = {"summary": summary, "cells": len(rows)}
-        print(f"\n## {name} ({len(rows)} cells)\n")
+        emit(f"\n## {name} ({len(rows)} cells)\n")
         if name.endswith("epochs"):
-            print(epoch_table(summary))
+            emit(epoch_table(summary))
         else:
-            print(structure_table(summary))
+            emit(structure_table(summary))
             if any(r["transform"] in ("drop_class", "zero_class") for r in summary):
-                print("\n" + zero_shot_table(summary, float(rows[0]["chance"])))
+                emit("\n" + zero_shot_table(summary, float(rows[0]["chance"])))
     for name, parts in (("digits", ("digits_epochs", "digits_structure", "digits_topk")),
                         ("fashion", ("fashion_epochs",))):
         rows = [r for part in parts for r in loaded.get(part, []) if r["transform"] in ("none", "topk")]
@@ -182,16 +193,17 @@ def main() -> None:
         fits = fit_groups(rows, args.boots)
         front = pareto_frontier(configurations(rows))
         report[f"{name}_scaling"] = {"form": "acc = a - b * IPC^(-c)", "fits": fits, "frontier": front}
-        print(f"\n## {name}: scaling fits (95% bootstrap intervals, {args.boots} refits)\n\n{fit_table(fits)}")
-        print(f"\n## {name}: Pareto frontier (accuracy vs images + labels bytes)\n\n{frontier_table(front)}")
+        emit(f"\n## {name}: scaling fits (95% bootstrap intervals, {args.boots} refits)\n\n{fit_table(fits)}")
+        emit(f"\n## {name}: Pareto frontier (accuracy vs images + labels bytes)\n\n{frontier_table(front)}")
         if name == "digits":
-            print(frontier_png(rows, ROOT / "assets" / "expert_frontier.png"))
+            emit(frontier_png(rows, ROOT / "assets" / "expert_frontier.png"))
     comp = fkd_comparison(args.runs)
     if comp:
         report["fashion_fkd_vs_fixed"] = comp
-        print(f"\n## Fashion-MNIST IPC 10: fixed expert labels vs FKD\n\n{fkd_table(comp)}")
+        emit(f"\n## Fashion-MNIST IPC 10: fixed expert labels vs FKD\n\n{fkd_table(comp)}")
     (RESULTS / "expert_study.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    print(f"\nwrote {RESULTS / 'expert_study.json'}")
+    (RESULTS / "expert_tables.md").write_text("\n".join(OUT) + "\n")
+    emit(f"\nwrote {RESULTS / 'expert_study.json'} and expert_tables.md")
 
 
 if __name__ == "__main__":
