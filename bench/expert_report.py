@@ -28,7 +28,8 @@ STUDIES = {  # name in bench/results -> run folders (-s1, -s2: the same spec run
                       "expert-digits-epochs50-s2"),
     "digits_structure": ("expert-digits-structure", "expert-digits-structure-s1", "expert-digits-structure-s2"),
     "digits_topk": ("expert-digits-topk",),
-    "fashion_structure": ("expert-fmnist-structure",),
+    "fashion_structure": ("expert-fmnist-structure", "expert-fmnist-structure-s1", "expert-fmnist-structure-s2"),
+    "fashion_scaling": ("expert-fmnist-scaling",),
 }
 
 
@@ -179,14 +180,14 @@ def main() -> None:
         summary = summarise(rows)
         report[name] = {"summary": summary, "cells": len(rows)}
         emit(f"\n## {name} ({len(rows)} cells)\n")
-        if name.endswith("epochs"):
+        if name.endswith(("epochs", "scaling")):
             emit(epoch_table(summary))
         else:
             emit(structure_table(summary))
             if any(r["transform"] in ("drop_class", "zero_class") for r in summary):
                 emit("\n" + zero_shot_table(summary, float(rows[0]["chance"])))
     for name, parts in (("digits", ("digits_epochs", "digits_structure", "digits_topk")),
-                        ("fashion", ("fashion_epochs",))):
+                        ("fashion", ("fashion_epochs", "fashion_scaling", "fashion_structure"))):
         rows = [r for part in parts for r in loaded.get(part, []) if r["transform"] in ("none", "topk")]
         if not rows:
             continue
