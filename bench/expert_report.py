@@ -60,7 +60,9 @@ def epoch_table(summary: list[dict]) -> str:
 def structure_table(summary: list[dict]) -> str:
     def get(t, k=0):
         hit = [r for r in summary if r["transform"] == t and r["transform_arg"] == k]
-        return pm(hit[0]["accuracy_mean"], hit[0]["accuracy_std"]) if hit else "–"
+        if not hit:
+            return "–"
+        return pm(hit[0]["accuracy_mean"], hit[0]["accuracy_std"]) + (f" (n={hit[0]['n']})" if hit[0]["n"] < 3 else "")
 
     ks = sorted({r["transform_arg"] for r in summary if r["transform"] == "swap"})
     tk = sorted({r["transform_arg"] for r in summary if r["transform"] == "topk"})
