@@ -22,6 +22,7 @@ PAGES = {
         st.Page("app_pages/diversity.py", title="Diversity"),
         st.Page("app_pages/embeddings.py", title="Embeddings"),
         st.Page("app_pages/soft_labels.py", title="Soft labels"),
+        st.Page("app_pages/expert_labels.py", title="Expert labels"),
         st.Page("app_pages/compare.py", title="Compare"),
     ],
     "Share": [st.Page("app_pages/export.py", title="Export")],

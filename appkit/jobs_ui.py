@@ -67,7 +67,7 @@ def launch(args: list[str], run_dir: Path) -> int | None:
         return None
 
 
-CONFIG_FLAG = {"sweep": "--spec"}  # the flag that takes the config file; --config for every other stage
+CONFIG_FLAG = {"sweep": "--spec", "expertsweep": "--spec"}  # the flag taking the config file; else --config
 
 
 def launch_config(stage: str, cfg: Any, run_dir: Path, extra: list[str] | None = None) -> int | None:

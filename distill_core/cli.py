@@ -42,6 +42,7 @@ def _stages() -> dict[str, Stage]:
                          "learn images, soft labels and step sizes by unrolled bilevel optimisation (Sucholutsky)")
     stages["bilevel-text"] = (TextBilevelConfig, run_bilevel_text,
                               "bilevel distillation of a text dataset into sentences in embedding space")
+    from .labels.expert import ExpertLabelConfig, run_expert_labels
     from .labels.realimages import RealImagesConfig, run_realimages
     from .labels.relabel import RelabelConfig, run_relabel
     from .labels.student import StudentConfig, run_student
@@ -50,6 +51,8 @@ def _stages() -> dict[str, Stage]:
     stages["realimages"] = (RealImagesConfig, run_realimages, "random real images per class as an image run (baseline)")
     stages["relabel"] = (RelabelConfig, run_relabel, "FKD soft-label store: view parameters + teacher logits")
     stages["student"] = (StudentConfig, run_student, "train a student on images + (pruned) soft labels or hard labels")
+    stages["expertlabels"] = (ExpertLabelConfig, run_expert_labels,
+                              "fixed expert soft labels softmax(z/T) of a teacher checkpoint, one per image")
     stages["pipeline"] = (PipelineConfig, run_pipeline,
                           "teacher -> sre2l/lpld synthesis -> random real -> relabel -> small sweep, one call")
     return stages
@@ -120,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs_p.add_argument("--root", type=Path, default=None, help="runs directory (default: $DISTILL_RUNS or ./runs)")
     _add_analyse_parser(sub)
     _add_sweep_parser(sub)
+    _add_sweep_parser(sub, "expertsweep", "expert-label study: expert epochs x IPC x label transforms x seeds "
+                      "on random real images -> results.csv", "ExpertSweepConfig fields: teacher, expert_epochs, ipcs")
     sub.add_parser("models", help="list registered models")
     sub.add_parser("datasets", help="list registered datasets")
     return parser
@@ -137,21 +142,24 @@ def _add_analyse_parser(sub: argparse._SubParsersAction) -> None:
     add_config_arguments(p, AnalyseConfig)
 
 
-def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
-    """`sweep` reads its grid from a spec YAML (`--spec`), so it has its own parser."""
-    summary = "label size vs accuracy grid: sources x pruning strategies x ratios x seeds -> results.csv"
-    p = sub.add_parser("sweep", help=summary, description=summary)
-    p.add_argument("--spec", required=True, type=Path, help="sweep YAML (SweepConfig fields: sources, ratios, ...)")
+def _add_sweep_parser(sub: argparse._SubParsersAction, name: str = "sweep",
+                      summary: str = "label size vs accuracy grid: sources x pruning strategies x ratios x seeds "
+                                     "-> results.csv",
+                      fields: str = "SweepConfig fields: sources, ratios, ...") -> None:
+    """A sweep reads its grid from a spec YAML (`--spec`), so it has its own parser."""
+    p = sub.add_parser(name, help=summary, description=summary)
+    p.add_argument("--spec", required=True, type=Path, help=f"sweep YAML ({fields})")
     p.add_argument("--run-dir", required=True, type=Path, help="run folder of the sweep (e.g. runs/my-sweep)")
     p.add_argument("--resume", action="store_true", help="continue: skip finished cells, retry failed ones")
     p.add_argument("--overwrite", action="store_true", help="delete an existing --run-dir first")
 
 
 def _sweep_command(args: argparse.Namespace) -> int:
+    from .labels.expert_sweep import ExpertSweepConfig, run_expert_sweep
     from .labels.sweep import SweepConfig, run_sweep
 
-    metrics = run_sweep(resolve_config(SweepConfig, args.spec), args.run_dir, resume=args.resume,
-                        overwrite=args.overwrite)
+    cls, job = (ExpertSweepConfig, run_expert_sweep) if args.command == "expertsweep" else (SweepConfig, run_sweep)
+    metrics = job(resolve_config(cls, args.spec), args.run_dir, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps(metrics, indent=2, default=str))
     return 0
 
@@ -235,7 +243,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _runs_command(args)
     if args.command == "analyse":
         return _analyse_command(args)
-    if args.command == "sweep":
+    if args.command in ("sweep", "expertsweep"):
         return _sweep_command(args)
     if args.command in ("models", "datasets"):
         from .data import list_datasets

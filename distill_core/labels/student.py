@@ -3,8 +3,11 @@
 Soft-label mode replays every stored view (crop, flip, CutMix/Mixup from the label store) so each view
 meets its own teacher logits, and minimises KL(softmax(z_T / T) || softmax(z_S / T)) (x T^2 when
 asked), with no hard-label term (SRe2L / LPLD protocol). Hard-label mode is the reference "same images,
-hard labels": fresh crops + flips each epoch and cross-entropy. Top-1 on the real test set is
-measured every `eval_every` epochs. DD-Ranking's scores (HLR, IOR, LRS) come from such accuracies.
+hard labels": fresh crops + flips each epoch and cross-entropy. Probability-target mode
+(`train_student_on_probs`) is Qin et al.'s (2024) fixed expert labels: one probability row per image,
+the same for every fresh crop + flip of it, soft cross-entropy, no hard-label term, no T or T^2.
+Top-1 on the real test set is measured every `eval_every` epochs. DD-Ranking's scores (HLR, IOR, LRS)
+come from such accuracies.
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ from .relabel import VALUE_DTYPES, LabelStore, replay_batch
 @dataclass(frozen=True)
 class StudentConfig:
     images: str = knob("", "image run folder (images.pt) the student trains on")
-    labels: str = knob("", "label-store run folder (from `relabel`); empty = hard labels on the same images")
+    labels: str = knob("", "label run folder: an FKD store (`relabel`) or fixed expert labels (`expertlabels`); "
+                           "empty = hard labels on the same images")
     teacher: str = knob("", "teacher run: its dataset's test set and accuracy are the reference")
     dataset: str = knob("", "dataset spec of the real test set; empty = the teacher run's dataset")
     model: str = knob("convnet", "student registry model (may differ from the teacher's)")
@@ -112,16 +116,26 @@ def soft_batches(store: LabelStore, plan: PrunePlan, images: torch.Tensor, epoch
         yield replay_batch(store, images, b)
 
 
-def hard_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, crop_scale: tuple[float, float],
+def hard_batches(images: torch.Tensor, targets: torch.Tensor, batch_size: int, crop_scale: tuple[float, float],
                  flip: bool, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of fresh random-resized-crop (+ flip) views with their hard labels."""
+    """One epoch of fresh random-resized-crop (+ flip) views with their image's target: a class [N]
+    (hard labels) or a probability row [N, C] (fixed expert labels, the same for every view)."""
     order = torch.randperm(len(images), generator=generator)
     for idx in order.split(batch_size):
         boxes = augment.sample_resized_crops(len(idx), crop_scale, generator=generator)
         flips = augment.sample_flips(len(idx), 0.5, generator) if flip else None
         dev = images.device
         yield augment.apply_crops(images[idx.to(dev)], boxes.to(dev), None if flips is None else flips.to(dev)), \
-            labels[idx.to(dev)]
+            targets[idx.to(dev)]
+
+
+def soft_cross_entropy(student_logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """-sum_c p_c log softmax(z_S)_c, mean over the batch (Qin et al. 2024): no temperature, no T^2.
+
+    student_logits, target_probs: [B, C]. Targets need not sum to 1 (top-k kept without
+    renormalisation weighs a row by the mass it keeps).
+    """
+    return -(target_probs.float() * F.log_softmax(student_logits.float(), dim=1)).sum(dim=1).mean()
 
 
 def build_student(cfg: StudentConfig, images: ImageSetArtifact, device: torch.device) -> Classifier:
@@ -149,26 +163,73 @@ def train_student(
     if soft and cfg.batch_size and cfg.batch_size != store.batch_size:
         raise ValueError(f"batch_size {cfg.batch_size} does not match the label store's {store.batch_size}; "
                          "use 0 (the store's) or relabel with this batch size")
-    batch_size = store.batch_size if soft else (cfg.batch_size or cfg.hard_batch_size)
-    epochs = cfg.epochs or (store.epochs if soft else cfg.hard_epochs)
     x = images.images.to(device)
-    y = images.labels.to(device)
+    if not soft:
+        return _fit(cfg, images, x, images.labels.to(device), F.cross_entropy, test, device, generator, on_progress)
     model = build_student(cfg, images, device)
+    epochs = cfg.epochs or store.epochs
+
+    def loss_fn(out, target):
+        return kd_loss(out, target, cfg.temperature, cfg.t2)
+
+    return _train_loop(cfg, model, epochs, store.batches_per_epoch,
+                       lambda epoch: soft_batches(store, plan, x, epoch, generator), loss_fn, test, device, on_progress)
+
+
+def train_student_on_probs(
+    cfg: StudentConfig,
+    images: ImageSetArtifact,
+    targets: torch.Tensor,
+    test: ImageSet,
+    device: torch.device,
+    generator: torch.Generator,
+    on_progress: Callable[[float, str], None] = lambda p, m: None,
+) -> StudentResult:
+    """Train `cfg.model` from scratch on `images` with one fixed probability row per image.
+
+    targets: float [N, C] (e.g. an expert's softmax(z / T), possibly transformed); every epoch draws
+    fresh crops + flips (`cfg.crop_scale`) and minimises `soft_cross_entropy` against the image's row.
+    `cfg.temperature` and `cfg.t2` do not apply (the expert's temperature is inside the targets).
+    """
+    if targets.ndim != 2 or len(targets) != len(images.labels) or targets.shape[1] != images.info.num_classes:
+        raise ValueError(f"targets must be [N, C] = [{len(images.labels)}, {images.info.num_classes}] for these "
+                         f"images, got {tuple(targets.shape)}")
+    if not torch.isfinite(targets).all() or (targets < 0).any():
+        raise ValueError("targets must be finite, non-negative probabilities")
+    return _fit(cfg, images, images.images.to(device), targets.float().to(device), soft_cross_entropy, test, device,
+                generator, on_progress)
+
+
+def _fit(cfg, images, x, targets, loss_fn, test, device, generator, on_progress) -> StudentResult:
+    """Fresh-view training (hard labels or fixed probability rows): ceil(N / B) steps an epoch."""
+    batch_size = cfg.batch_size or cfg.hard_batch_size
+    model = build_student(cfg, images, device)
+
+    def batches(epoch):
+        return hard_batches(x, targets, batch_size, cfg.crop_scale, images.info.flip, generator)
+
+    return _train_loop(cfg, model, cfg.epochs or cfg.hard_epochs, math.ceil(len(x) / batch_size), batches, loss_fn, test,
+                       device, on_progress)
+
+
+def _train_loop(cfg: StudentConfig, model: Classifier, epochs: int, steps: int,
+                batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]],
+                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], test: ImageSet,
+                device: torch.device, on_progress: Callable[[float, str], None]) -> StudentResult:
+    """`epochs` epochs of `steps` optimiser steps over `batches(epoch)`, cosine lr with warm-up,
+    evaluated on `test` every `cfg.eval_every` epochs and after the last."""
     opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
-    steps = store.batches_per_epoch if soft else math.ceil(len(x) / batch_size)
     total, warmup = epochs * steps, cfg.warmup_epochs * steps
     result, step = StudentResult(model), 0
     for epoch in range(epochs):
         model.train()
-        batches = soft_batches(store, plan, x, epoch, generator) if soft else \
-            hard_batches(x, y, batch_size, cfg.crop_scale, images.info.flip, generator)
         loss_sum = 0.0
-        for views, target in batches:
+        for views, target in batches(epoch):
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, cfg.lr)
             with autocast(device, cfg.amp):
                 out = model(views)
-            loss = kd_loss(out, target, cfg.temperature, cfg.t2) if soft else F.cross_entropy(out.float(), target)
+            loss = loss_fn(out.float(), target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -220,11 +281,25 @@ def image_bytes(images: ImageSetArtifact) -> int:
     return images.images.numel()
 
 
+def _expert_student(cfg: StudentConfig, art: ImageSetArtifact, test: ImageSet, device: torch.device,
+                    on_progress: Callable[[float, str], None]) -> tuple[StudentResult, dict]:
+    """A student on fixed expert labels (an `expertlabels` run): soft cross-entropy, fresh views."""
+    from .expert import load_expert_labels
+
+    labels = load_expert_labels(cfg.labels, art)
+    result = train_student_on_probs(cfg, labels.kept_images(art), labels.probs.float(), test, device,
+                                    make_generator(cfg.seed), on_progress)
+    return result, {"labels": "expert", "label_bytes": labels.label_bytes(), "expert_epoch": labels.expert_epoch,
+                    "expert_test_acc": labels.expert_test_acc, "transform": labels.transform,
+                    "transform_arg": labels.transform_arg}
+
+
 def run_student(cfg: StudentConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: train and evaluate a student; metrics hold accuracy, label bytes and compression."""
     from .. import jobs, runs
     from ..data import load_dataset
     from ..imageset import load_image_set
+    from .expert import LABELS_FILE as EXPERT_LABELS_FILE
     from .relabel import load_store
 
     if not cfg.images:
@@ -237,12 +312,16 @@ def run_student(cfg: StudentConfig, run_dir: Path, resume: bool = False, overwri
         art = load_image_set(cfg.images)
         test = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher)).test
         store = plan = None
-        if cfg.labels:
-            store, plan = pruned_labels(cfg, art, load_store(cfg.labels, art))
-        result = train_student(cfg, art, test, device, make_generator(cfg.seed), store, plan, ctx.report)
+        if cfg.labels and (Path(cfg.labels) / EXPERT_LABELS_FILE).is_file():  # an `expertlabels` run
+            result, metrics = _expert_student(cfg, art, test, device, ctx.report)
+        else:
+            if cfg.labels:
+                store, plan = pruned_labels(cfg, art, load_store(cfg.labels, art))
+            result = train_student(cfg, art, test, device, make_generator(cfg.seed), store, plan, ctx.report)
+            metrics = {"labels": "soft" if store is not None else "hard"}
         runs.write_json_atomic(ctx.run_dir / "history.json", result.history)
-        metrics = {"accuracy": result.accuracy, "labels": "soft" if store is not None else "hard",
-                   "method": art.method, "ipc": art.ipc, "image_bytes": image_bytes(art)}
+        metrics = {"accuracy": result.accuracy, **metrics, "method": art.method, "ipc": art.ipc,
+                   "image_bytes": image_bytes(art)}
         if plan is not None:
             metrics |= plan.summary()
         if cfg.teacher:

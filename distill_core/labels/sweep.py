@@ -17,7 +17,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -118,11 +118,11 @@ def read_rows(path: Path) -> list[dict]:
     return out
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
+def write_rows(path: Path, rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
     from ..runs import write_text_atomic
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(path, buf.getvalue())
@@ -151,43 +151,61 @@ def run_cell(cfg: SweepConfig, cell: Cell, art, store, test, device) -> dict:
 
 def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float, str], None]) -> list[dict]:
     """Relabel each source (resumable), then run every cell not yet finished; returns all rows."""
-    from ..data import ImageSet, load_dataset
     from ..imageset import load_image_set
     from ..runs import read_status
     from .relabel import load_store
 
-    test = load_dataset(cfg.dataset or teacher_dataset_spec(cfg.teacher)).test
-    if cfg.test_limit:
-        test = ImageSet(test.images[: cfg.test_limit], test.labels[: cfg.test_limit])
-    path = Path(run_dir) / RESULTS_FILE
-    rows = {_row_key(r): r for r in read_rows(path)}
-    cells = plan_cells(cfg)
-    todo = [c for c in cells if rows.get(c.key, {}).get("status") != "ok"]
+    test = scoring_test_set(cfg.dataset or teacher_dataset_spec(cfg.teacher), cfg.test_limit)
     images, stores = {}, {}
+
+    def run_one(cell: Cell) -> dict:
+        if cell.source not in stores:  # a source whose loading failed is retried by its next cell
+            art = load_image_set(cfg.sources[cell.source])
+            label_dir = Path(run_dir) / f"labels-{cell.source}"
+            state = read_status(label_dir).get("state")
+            if state != "done":
+                rcfg = dataclasses.replace(cfg.relabel, images=str(cfg.sources[cell.source]), teacher=cfg.teacher,
+                                           device=str(device))
+                _relabel_source(rcfg, label_dir, state)
+            stores[cell.source] = load_store(label_dir, art)
+            images[cell.source] = art
+        return run_cell(cfg, cell, images[cell.source], stores[cell.source], test, device)
+
+    return run_grid(plan_cells(cfg), Path(run_dir) / RESULTS_FILE, COLUMNS, _row_key, run_one,
+                    lambda c: f"{c.source} {c.strategy} {c.ratio:g}x seed {c.seed}", on_progress)
+
+
+def scoring_test_set(dataset: str, limit: int = 0):
+    """The real test set students are scored on: its first `limit` images (0 = all)."""
+    from ..data import ImageSet, load_dataset
+
+    test = load_dataset(dataset).test
+    return ImageSet(test.images[:limit], test.labels[:limit]) if limit else test
+
+
+def run_grid(cells: list, path: Path, columns: tuple[str, ...], row_key: Callable[[dict], tuple],
+             run_one: Callable[[Any], dict], describe: Callable[[Any], str],
+             on_progress: Callable[[float, str], None]) -> list[dict]:
+    """Run every cell (a dataclass with a `.key` matching `row_key` of its row) whose row in the CSV
+    at `path` is not ok, rewriting the CSV after each one; returns the rows in cell order.
+
+    A cell that raises becomes a `failed` row (its fields, the error and a short traceback) and the
+    grid goes on; `Cancelled` ends it. Finished cells found in the CSV are skipped (resume).
+    """
+    rows = {row_key(r): r for r in read_rows(path)}
+    todo = [c for c in cells if rows.get(c.key, {}).get("status") != "ok"]
     for i, cell in enumerate(todo):
-        on_progress(1.0 - (len(todo) - i) / len(cells), f"cell {i + 1}/{len(todo)}: {cell.source} {cell.strategy} "
-                                                         f"{cell.ratio:g}x seed {cell.seed}")
+        on_progress(1.0 - (len(todo) - i) / len(cells), f"cell {i + 1}/{len(todo)}: {describe(cell)}")
         start = time.time()
         try:
-            if cell.source not in stores:  # a source whose loading failed is retried by its next cell
-                art = load_image_set(cfg.sources[cell.source])
-                label_dir = Path(run_dir) / f"labels-{cell.source}"
-                state = read_status(label_dir).get("state")
-                if state != "done":
-                    rcfg = dataclasses.replace(cfg.relabel, images=str(cfg.sources[cell.source]), teacher=cfg.teacher,
-                                               device=str(device))
-                    _relabel_source(rcfg, label_dir, state)
-                stores[cell.source] = load_store(label_dir, art)
-                images[cell.source] = art
-            row = run_cell(cfg, cell, images[cell.source], stores[cell.source], test, device)
+            row = run_one(cell)
         except Cancelled:
             raise
         except Exception as exc:  # one bad cell must not end the sweep; its error is the row
-            row = {"source": cell.source, "strategy": cell.strategy, "ratio": cell.ratio, "seed": cell.seed,
-                   "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc(limit=4)}
+            row = dataclasses.asdict(cell) | {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                              "traceback": traceback.format_exc(limit=4)}
         rows[cell.key] = row | {"seconds": round(time.time() - start, 2)}
-        write_rows(path, [rows[c.key] for c in cells if c.key in rows])
+        write_rows(path, [rows[c.key] for c in cells if c.key in rows], columns)
     on_progress(1.0, f"{len(cells)} cells")
     return [rows[c.key] for c in cells if c.key in rows]
 
@@ -221,6 +239,13 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def grid_metrics(rows: list[dict], run_dir: Path, summary: list[dict]) -> dict:
+    """metrics.json of a grid: cell counts, where its CSV is, its summary and the first errors."""
+    failed = [r for r in rows if r.get("status") != "ok"]
+    return {"cells": len(rows), "failed": len(failed), "results_csv": str(Path(run_dir) / RESULTS_FILE),
+            "summary": summary, "errors": [r.get("error") for r in failed][:10]}
+
+
 def run_sweep(cfg: SweepConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
     """Job: run the grid into `run_dir` (results.csv + metrics.json with the summary)."""
     from .. import jobs
@@ -231,8 +256,6 @@ def run_sweep(cfg: SweepConfig, run_dir: Path, resume: bool = False, overwrite: 
 
     def body(ctx: jobs.JobContext) -> dict:
         rows = sweep(cfg, ctx.run_dir, device, ctx.report)
-        failed = [r for r in rows if r.get("status") != "ok"]
-        return {"cells": len(rows), "failed": len(failed), "results_csv": str(ctx.run_dir / RESULTS_FILE),
-                "summary": summarise(rows), "errors": [r.get("error") for r in failed][:10]}
+        return grid_metrics(rows, ctx.run_dir, summarise(rows))
 
     return jobs.run_stage("sweep", cfg, run_dir, body, device, None, resume, overwrite)
