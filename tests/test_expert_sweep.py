@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import pytest
 
 from distill_core.labels import expert_sweep
-from distill_core.labels.expert_sweep import ExpertSweepConfig, best_expert_epochs, run_expert_sweep, summarise
-from distill_core.labels.sweep import read_rows, run_grid
+from distill_core.labels.expert_sweep import ExpertSweepConfig, best_expert_epochs, read_rows, run_expert_sweep, summarise
+from distill_core.labels.sweep import run_grid
 
 
 def _cfg(teacher, **kw) -> ExpertSweepConfig:

@@ -178,8 +178,9 @@ def check_labels_match(labels: ExpertLabels, images: ImageSetArtifact) -> None:
 
 def load_expert(teacher_dir: str | Path, epoch: int, images: ImageSetArtifact, device: torch.device):
     """(model, checkpoint) of expert epoch `epoch` (0 = final) for these images; refuses a missing
-    epoch (listing those that exist), other classes, or a near-chance checkpoint."""
-    model, spec, ckpt = load_checked_teacher(teacher_dir, epoch, images.info, device)
+    epoch (listing those that exist), other classes, or a near-chance checkpoint. Expert epochs are
+    plain ints (a sweep lists several on the command line), so 0 stands for the teacher's None."""
+    model, spec, ckpt = load_checked_teacher(teacher_dir, epoch or None, images.info, device)
     check_classes_match(spec.info, images)
     return model, ckpt
 

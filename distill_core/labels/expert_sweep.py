@@ -31,6 +31,7 @@ from .relabel import VALUE_DTYPES
 from .structure import check_arg, parse_transform, transform_spec
 from .student import StudentConfig, image_bytes, train_student_on_probs
 from .sweep import RESULTS_FILE, grid_metrics, run_grid, scoring_test_set
+from .sweep import read_rows as _read_rows
 
 COLUMNS = ("source", "ipc", "expert_epoch", "checkpoint_epoch", "expert_test_acc", "temperature", "transform",
            "transform_arg", "seed", "num_images", "label_bytes", "image_bytes", "total_bytes", "accuracy", "removed_class",
@@ -88,6 +89,11 @@ class ExpertCell:
 
 def _row_key(row: dict) -> tuple[str, ...]:
     return tuple(str(row[k]) for k in ("expert_epoch", "ipc", "transform", "transform_arg", "seed"))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The complete rows of a study's results.csv (a row cut short is left out and runs again)."""
+    return _read_rows(path, _row_key)
 
 
 def plan_cells(cfg: ExpertSweepConfig) -> list[ExpertCell]:

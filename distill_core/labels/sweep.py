@@ -99,8 +99,10 @@ def plan_cells(cfg: SweepConfig) -> list[Cell]:
     return cells
 
 
-def read_rows(path: Path) -> list[dict]:
-    """The rows of results.csv; a row cut short (or otherwise unreadable) is left out, so its cell runs again."""
+def read_rows(path: Path, row_key: Callable[[dict], tuple] | None = None) -> list[dict]:
+    """The rows of a results CSV; a row cut short (a missing field, or a key `row_key` cannot read; default:
+    this sweep's) is left out, so its cell runs again."""
+    row_key = row_key or _row_key
     if not path.is_file():
         return []
     try:
@@ -110,8 +112,10 @@ def read_rows(path: Path) -> list[dict]:
         raise ValueError(f"{path} is not a readable results table ({exc}); move it away and resume") from None
     out = []
     for row in rows:
+        if None in row.values() or None in row:  # csv.DictReader's marks of a short or a long row
+            continue
         try:
-            _row_key(row)
+            row_key(row)
         except (KeyError, TypeError, ValueError):
             continue
         out.append(row)
@@ -192,7 +196,7 @@ def run_grid(cells: list, path: Path, columns: tuple[str, ...], row_key: Callabl
     A cell that raises becomes a `failed` row (its fields, the error and a short traceback) and the
     grid goes on; `Cancelled` ends it. Finished cells found in the CSV are skipped (resume).
     """
-    rows = {row_key(r): r for r in read_rows(path)}
+    rows = {row_key(r): r for r in read_rows(path, row_key)}
     todo = [c for c in cells if rows.get(c.key, {}).get("status") != "ok"]
     for i, cell in enumerate(todo):
         on_progress(1.0 - (len(todo) - i) / len(cells), f"cell {i + 1}/{len(todo)}: {describe(cell)}")
