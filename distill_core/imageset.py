@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .data import DatasetInfo
-from .runs import load_tensors, save_tensors
+from .runs import load_artifact, save_tensors
 
 SCHEMA = "distill_core.images/1"
 IMAGES_FILE = "images.pt"
@@ -74,9 +74,7 @@ def load_image_set(path: Path | str) -> ImageSetArtifact:
     path = Path(path)
     if path.is_dir():
         path = path / IMAGES_FILE
-    raw = load_tensors(path)
-    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a distill_core image set (schema {SCHEMA})")
+    raw = load_artifact(path, SCHEMA, "image set")
     images, labels = raw.get("images"), raw.get("labels")
     if not (isinstance(images, torch.Tensor) and images.ndim == 4 and isinstance(labels, torch.Tensor)
             and labels.ndim == 1 and len(labels) == len(images)):

@@ -116,6 +116,15 @@ def load_tensors(path: Path, map_location: str | torch.device = "cpu") -> dict:
         ) from exc
 
 
+def load_artifact(path: Path | str, schema: str, what: str) -> dict:
+    """`load_tensors` of a versioned artifact: ValueError "PATH is not a distill_core WHAT (schema S)"
+    when the file is not a dict carrying `schema`. The one schema check every artifact reader uses."""
+    raw = load_tensors(path)
+    if not isinstance(raw, dict) or raw.get("schema") != schema:
+        raise ValueError(f"{path} is not a distill_core {what} (schema {schema})")
+    return raw
+
+
 def read_json(path: Path, default: Any = None) -> Any:
     path = Path(path)
     if not path.is_file():

@@ -150,15 +150,13 @@ def save_expert_labels(run_dir: Path, labels: ExpertLabels) -> int:
 
 def load_expert_labels(run_dir: Path | str, images: ImageSetArtifact | None = None) -> ExpertLabels:
     """Read expert labels from a run folder; with `images`, refuse labels made for other images."""
-    from ..runs import load_tensors
+    from ..runs import load_artifact
 
     path = Path(run_dir) / LABELS_FILE
     if not path.is_file():
         raise ValueError(f"{run_dir} holds no expert labels ({LABELS_FILE}); make them with "
                          "`python -m distill_core expertlabels`")
-    raw = load_tensors(path)
-    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a distill_core expert-label file (schema {SCHEMA})")
+    raw = load_artifact(path, SCHEMA, "expert-label file")
     names = ("checksum", "num_classes", "temperature", "value_dtype", "teacher", "expert_epoch", "expert_test_acc",
              "transform", "transform_arg")
     labels = ExpertLabels(raw["probs"], raw["keep"], **{k: raw[k] for k in names}, extra=dict(raw.get("extra", {})))

@@ -31,7 +31,7 @@ from torch import nn
 from ..config import check_choices, check_int, check_teacher_epoch, knob
 from ..data import Dataset, DatasetInfo, load_dataset
 from ..models import bn_layers
-from ..runs import load_tensors, save_tensors
+from ..runs import load_artifact, save_tensors
 from .hooks import BNInputCapture
 
 SCHEMA = "distill_core.bn_stats/1"
@@ -273,9 +273,7 @@ def save_bn_stats(path: Path, stats: BNStatistics, **meta) -> None:
 
 def load_bn_stats(path: Path | str) -> tuple[BNStatistics, dict]:
     """(statistics, the file's metadata) from a `bn_stats_*.pt` file."""
-    raw = load_tensors(Path(path))
-    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a distill_core BN-statistics file (schema {SCHEMA})")
+    raw = load_artifact(Path(path), SCHEMA, "BN-statistics file")
     stats = BNStatistics(list(raw["layers"]), list(raw["mean"]), list(raw["var"]), raw["kind"], raw["mode"],
                          raw["count"])
     meta = {k: v for k, v in raw.items() if k not in ("layers", "mean", "var", "count")}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..runs import load_tensors, save_tensors, write_text_atomic
+from ..runs import load_artifact, save_tensors, write_text_atomic
 
 SCHEMA = "distill_core.learned_labels/1"
 FILE = "learned_labels.pt"
@@ -70,8 +70,6 @@ def load_learned_labels(path: Path | str) -> LearnedLabels:
     path = Path(path)
     if path.is_dir():
         path = path / FILE
-    raw = load_tensors(path)
-    if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a distill_core learned-label artifact (schema {SCHEMA})")
+    raw = load_artifact(path, SCHEMA, "learned-label artifact")
     return LearnedLabels(raw["labels"], raw["step_sizes"], tuple(raw["class_names"]), raw["samples_checksum"],
                          bool(raw["label_softmax"]), bool(raw["learn_labels"]), raw["init"], dict(raw["extra"]))

@@ -20,7 +20,7 @@ from .. import jobs
 from ..config import check_int, knob
 from ..device import make_generator, resolve_device
 from ..imageset import images_checksum
-from ..runs import load_tensors, save_tensors, write_text_atomic
+from ..runs import load_artifact, save_tensors, write_text_atomic
 from ..textdata import EMBEDDINGS, TextDataset, load_text_dataset
 from .bilevel import INIT_MODES, BilevelConfig, BilevelInputs, BilevelResult, bilevel_distill, init_params
 from .bilevel_eval import accuracy
@@ -127,7 +127,4 @@ def load_learned_text(path: Path | str) -> dict:
     path = Path(path)
     if path.is_dir():
         path = path / TEXT_FILE
-    raw = load_tensors(path)
-    if not isinstance(raw, dict) or raw.get("schema") != TEXT_SCHEMA:
-        raise ValueError(f"{path} is not a distill_core learned-text artifact (schema {TEXT_SCHEMA})")
-    return raw
+    return load_artifact(path, TEXT_SCHEMA, "learned-text artifact")
