@@ -32,16 +32,51 @@ def test_exact_class_stats_are_the_true_class_mean_and_biased_variance(digits, d
     assert stats.nbytes == 2 * sum(m.numel() * 4 for m in stats.mean)
 
 
-def test_ema_stats_follow_the_reference_and_differ_from_exact(digits, digits_teacher):
+def _mean_ratio(stats, base, layer: int = -1) -> float:
+    """Median over the channels with a clear mean of stats / base class means of one BN layer (classes 0-9)."""
+    a, b = stats.mean[layer][:10], base.mean[layer][:10]
+    big = b.abs() > 0.1 * b.abs().max()
+    return float((a[big] / b[big]).median())
+
+
+def test_reference_stats_start_at_zero_and_one_and_shrink_the_means(digits, digits_teacher):
     model, _ = digits_teacher
-    exact = bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "exact")
-    g = torch.Generator().manual_seed(0)
-    ema = bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "ema", 128, g, digits.info)
-    assert ema.mode == "ema" and [m.shape for m in ema.mean] == [m.shape for m in exact.mean]
-    gap = (ema.mean[0] - exact.mean[0]).abs().max()
-    assert 0 < gap < 0.5 * exact.var[0].sqrt().max()  # same statistics, estimated differently
+    x, y = digits.train.images, digits.train.labels
+    exact = bn_stats.compute_class_stats(model, x, y, 11, "exact")
+    ref = bn_stats.compute_class_stats(model, x, y, 11, "reference", 256, torch.Generator().manual_seed(0), digits.info)
+    unbiased = bn_stats.compute_class_stats(model, x, y, 11, "ema_unbiased", 256, torch.Generator().manual_seed(0),
+                                            digits.info)
+    assert ref.mode == "reference" and unbiased.mode == "ema_unbiased"
+    assert [m.shape for m in ref.mean] == [m.shape for m in exact.mean]
+    # class 10 has no image: its buffers keep the reference's start values
+    assert all(float(m[10].abs().max()) == 0.0 for m in ref.mean) and all(bool((v[10] == 1).all()) for v in ref.var)
+    # the same 6 batches (ceil(1437 / 256)): six EMA updates from zero keep 1 - 0.9^6 = 0.469 of the batch means,
+    # while the EMA started from the first batch keeps all of it (deep layer: little effect of the zero padding)
+    assert 0.42 < _mean_ratio(ref, unbiased) < 0.52
+    assert 0.9 < _mean_ratio(unbiased, exact) < 1.1
     with pytest.raises(ValueError, match="generator"):
-        bn_stats.compute_class_stats(model, digits.train.images, digits.train.labels, 10, "ema")
+        bn_stats.compute_class_stats(model, x, y, 10, "reference")
+
+
+def test_reference_stats_update_from_a_lone_image_of_a_class(digits, digits_teacher):
+    model, _ = digits_teacher
+    x, y = digits.train.images[:200], digits.train.labels[:200].clone()
+    y[y == 0] = 1
+    y[0] = 0  # class 0 has a single image
+    g = torch.Generator().manual_seed(0)
+    ref = bn_stats.compute_class_stats(model, x, y, 10, "reference", 50, g, digits.info)
+    assert float(ref.mean[0][0].abs().max()) > 0 and not bool((ref.var[0][0] == 1).all())
+    g = torch.Generator().manual_seed(0)
+    unbiased = bn_stats.compute_class_stats(model, x, y, 10, "ema_unbiased", 50, g, digits.info)
+    assert float(unbiased.mean[0][0].abs().max()) == 0.0  # never a batch with two of its images
+
+
+def test_the_former_ema_mode_name_says_what_replaced_it():
+    with pytest.raises(ValueError, match="renamed.*reference.*ema_unbiased"):
+        bn_stats.check_stats_mode("ema")
+    from distill_core.synthesis.synthesize import SynthesisConfig
+    with pytest.raises(ValueError, match="renamed"):
+        SynthesisConfig(teacher="t", stats_mode="ema")
 
 
 def test_hooks_are_removed_even_when_the_forward_pass_fails(digits_teacher):
@@ -104,9 +139,9 @@ def test_bnstats_command_saves_beside_the_teacher_and_reports_bytes(digits_teach
 
     teacher = tmp_path / "teacher"
     shutil.copytree(digits_teacher_dir, teacher)
-    rc = cli.main(["bnstats", "--teacher", str(teacher), "--mode", "ema", "--run-dir", str(tmp_path / "job"),
+    rc = cli.main(["bnstats", "--teacher", str(teacher), "--mode", "reference", "--run-dir", str(tmp_path / "job"),
                    "--device", "cpu"])
     out = json.loads(capsys.readouterr().out)
-    assert rc == 0 and out["path"] == str(teacher / "bn_stats_ema.pt") and out["classes"] == 10
-    stats, meta = bn_stats.load_bn_stats(teacher / "bn_stats_ema.pt")
-    assert out["bytes"] == stats.nbytes > 0 and meta["mode"] == "ema"
+    assert rc == 0 and out["path"] == str(teacher / "bn_stats_reference.pt") and out["classes"] == 10
+    stats, meta = bn_stats.load_bn_stats(teacher / "bn_stats_reference.pt")
+    assert out["bytes"] == stats.nbytes > 0 and meta["mode"] == "reference"

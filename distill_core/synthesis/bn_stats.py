@@ -6,13 +6,19 @@ training images of class c (Xiao & He 2024, "class-wise supervision"):
 
     mu_{l,c}  = E_{x in class c, h, w}[a_l(x)]           sigma2_{l,c} = E[a_l^2] - mu_{l,c}^2
 
-Two ways to get them (`mode`):
-  exact  one eval-mode pass over the un-augmented training set, float64 sums of a and a^2 per class
-         and channel: the true class mean and variance.
-  ema    as the reference code: eval-mode passes with the teacher's training augmentation; each
-         batch's per-class mean and unbiased variance update an exponential moving average with
-         momentum 0.1 (stat <- 0.9 stat + 0.1 batch_stat), started from the class's first batch.
-         Per-batch variances miss the between-batch spread, so this underestimates the variance.
+Three ways to get them (`mode`):
+  exact         one eval-mode pass over the un-augmented training set, float64 sums of a and a^2 per
+                class and channel: the true class mean and variance (the default).
+  reference     the estimator of the LPLD reference code (a class-aware BatchNorm filled by one
+                eval-mode pass with the teacher's training augmentation): buffers start at mean 0 and
+                variance 1; every batch in which class c appears, even with a single image, updates
+                stat <- (1 - m) stat + m batch_stat (momentum m = 0.1) with the batch's class mean and
+                *biased* variance. With few batches the means stay shrunk towards 0 (six updates leave
+                1 - 0.9^6 = 47% of the true mean), and a batch holding one image of a class contributes
+                that image's spatial variance only, so the variance misses the between-image spread.
+  ema_unbiased  an EMA that avoids the start-up bias: it starts from each class's first batch with at
+                least two of its images, uses the unbiased batch variance and skips batches with fewer
+                than two images of the class. Per-batch variances still miss the between-batch spread.
 
 Global statistics are the teacher's running_mean / running_var (what SRe2L matches).
 Class statistics are saved beside the teacher run as `bn_stats_<mode>.pt` (schema below).
@@ -35,7 +41,8 @@ from ..runs import load_artifact, save_tensors
 from .hooks import BNInputCapture
 
 SCHEMA = "distill_core.bn_stats/1"
-MODES = ("exact", "ema")
+MODES = ("exact", "reference", "ema_unbiased")
+RENAMED = {"ema": "use 'reference' (the LPLD reference code's estimator) or 'ema_unbiased' (the former 'ema')"}
 ProgressFn = Callable[[float, str], None]
 
 
@@ -50,7 +57,7 @@ class BNStatistics:
     mean: list[torch.Tensor]
     var: list[torch.Tensor]
     kind: str  # "global" | "class"
-    mode: str  # "running" (global) | "exact" | "ema"
+    mode: str  # "running" (global) | "exact" | "reference" | "ema_unbiased"
     count: torch.Tensor
 
     @property
@@ -122,18 +129,27 @@ def compute_class_stats(
     epochs: int = 1,
     on_progress: ProgressFn = lambda p, m: None,
 ) -> BNStatistics:
-    """Class statistics by `mode` name (as a config gives it): `exact_class_stats` or `ema_class_stats`.
+    """Class statistics by `mode` name (as a config gives it): `exact_class_stats`, `reference_class_stats`
+    or `ema_unbiased_class_stats`.
 
-    mode "ema" needs `info` and `generator`; mode "exact" reads neither (nor momentum and epochs).
+    The two EMA modes need `info` and `generator` (they augment like teacher training); mode "exact" reads
+    neither (nor momentum and epochs).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    check_stats_mode(mode)
     if mode == "exact":
         return exact_class_stats(model, images, labels, num_classes, batch_size, on_progress)
     if info is None or generator is None:
-        raise ValueError("mode 'ema' augments like teacher training: pass the dataset info and a generator")
-    return ema_class_stats(model, images, labels, num_classes, info, generator, batch_size, momentum, epochs,
-                           on_progress)
+        raise ValueError(f"mode {mode!r} augments like teacher training: pass the dataset info and a generator")
+    estimate = reference_class_stats if mode == "reference" else ema_unbiased_class_stats
+    return estimate(model, images, labels, num_classes, info, generator, batch_size, momentum, epochs, on_progress)
+
+
+def check_stats_mode(mode: str) -> None:
+    """ValueError naming the valid modes (and the new names of a renamed one) unless `mode` is one of MODES."""
+    if mode in RENAMED:
+        raise ValueError(f"class statistics mode {mode!r} was renamed: {RENAMED[mode]}")
+    if mode not in MODES:
+        raise ValueError(f"class statistics mode must be one of {MODES}, got {mode!r}")
 
 
 def exact_class_stats(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
@@ -147,17 +163,59 @@ def exact_class_stats(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return BNStatistics(cap.names, mean, var, "class", "exact", _counts(labels, num_classes))
 
 
-def ema_class_stats(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
-                    info: DatasetInfo, generator: torch.Generator, batch_size: int = 256, momentum: float = 0.1,
-                    epochs: int = 1, on_progress: ProgressFn = lambda p, m: None) -> BNStatistics:
-    """The reference code's estimate: `epochs` shuffled eval-mode passes with the teacher's training
-    augmentation (dataset `info`, drawn from `generator`); each batch's per-class mean and unbiased
-    variance update an EMA with `momentum`, started from the class's first batch. Returns [K, C_l] rows."""
+def reference_class_stats(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                          info: DatasetInfo, generator: torch.Generator, batch_size: int = 256,
+                          momentum: float = 0.1, epochs: int = 1,
+                          on_progress: ProgressFn = lambda p, m: None) -> BNStatistics:
+    """The LPLD reference code's estimate: `epochs` shuffled eval-mode passes with the teacher's training
+    augmentation; buffers start at mean 0, variance 1, and every batch in which a class appears updates
+    them with that batch's class mean and biased variance (EMA with `momentum`). Returns [K, C_l] rows."""
     _check_images(images, labels, num_classes)
+    means: list[torch.Tensor] = []
+    variances: list[torch.Tensor] = []
     with _eval_capture(model) as cap:
-        mean, var = _ema_passes(model, cap, images, labels, num_classes, batch_size, generator, info, momentum,
-                                epochs, on_progress)
-    return BNStatistics(cap.names, mean, var, "class", "ema", _counts(labels, num_classes))
+        for inputs, y, n in _augmented_batches(model, cap, images, labels, num_classes, batch_size, generator, info,
+                                               epochs, "reference EMA class statistics", on_progress):
+            present = (n >= 1)[:, None]
+            for l, a in enumerate(inputs):
+                m, v = _moments(*_class_sums(a, y, num_classes), n * (a[0].numel() // a.shape[1]))
+                if len(means) <= l:
+                    means.append(torch.zeros_like(m))
+                    variances.append(torch.ones_like(v))
+                means[l] = torch.where(present, (1 - momentum) * means[l] + momentum * m, means[l])
+                variances[l] = torch.where(present, (1 - momentum) * variances[l] + momentum * v, variances[l])
+    return BNStatistics(cap.names, [m.float().cpu() for m in means], [v.float().cpu() for v in variances], "class",
+                        "reference", _counts(labels, num_classes))
+
+
+def ema_unbiased_class_stats(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                             info: DatasetInfo, generator: torch.Generator, batch_size: int = 256,
+                             momentum: float = 0.1, epochs: int = 1,
+                             on_progress: ProgressFn = lambda p, m: None) -> BNStatistics:
+    """An EMA without the start-up bias: `epochs` shuffled eval-mode passes with the teacher's training
+    augmentation; each batch holding >= 2 images of a class updates its EMA with the batch's class mean and
+    unbiased variance, the EMA starting from the class's first such batch. Returns [K, C_l] rows."""
+    _check_images(images, labels, num_classes)
+    means: list[torch.Tensor] = []
+    variances: list[torch.Tensor] = []
+    seen = None
+    with _eval_capture(model) as cap:
+        for inputs, y, n in _augmented_batches(model, cap, images, labels, num_classes, batch_size, generator, info,
+                                               epochs, "EMA class statistics", on_progress):
+            present = (n > 1)[:, None]
+            seen = torch.zeros_like(present) if seen is None else seen
+            first, upd = present & ~seen, present & seen
+            for l, a in enumerate(inputs):
+                m, v = _moments(*_class_sums(a, y, num_classes), n * (a[0].numel() // a.shape[1]), unbiased=True)
+                if len(means) <= l:
+                    means.append(m.clone())
+                    variances.append(v.clone())
+                means[l] = torch.where(first, m, torch.where(upd, (1 - momentum) * means[l] + momentum * m, means[l]))
+                variances[l] = torch.where(first, v, torch.where(upd, (1 - momentum) * variances[l] + momentum * v,
+                                                                 variances[l]))
+            seen |= present
+    return BNStatistics(cap.names, [m.float().cpu() for m in means], [v.float().cpu() for v in variances], "class",
+                        "ema_unbiased", _counts(labels, num_classes))
 
 
 def _check_images(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
@@ -212,36 +270,22 @@ def _exact_pass(model: nn.Module, cap: BNInputCapture, images: torch.Tensor, lab
     return means, variances
 
 
-def _ema_passes(model: nn.Module, cap: BNInputCapture, images: torch.Tensor, labels: torch.Tensor, k: int,
-                batch_size: int, generator: torch.Generator, info: DatasetInfo, momentum: float, epochs: int,
-                on_progress: ProgressFn) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def _augmented_batches(model: nn.Module, cap: BNInputCapture, images: torch.Tensor, labels: torch.Tensor, k: int,
+                       batch_size: int, generator: torch.Generator, info: DatasetInfo, epochs: int, what: str,
+                       on_progress: ProgressFn) -> Iterator[tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]]:
+    """`epochs` shuffled passes of augmented batches through `model`: yields (BN inputs, labels [B], images
+    per class in the batch [K]) for each batch."""
     from ..teacher import augment_batch
 
     device = next(model.parameters()).device
-    means: list[torch.Tensor] = []
-    variances: list[torch.Tensor] = []
-    seen = torch.zeros(k, dtype=torch.bool, device=device)
     for epoch in range(epochs):
         order = torch.randperm(len(labels), generator=generator, device=generator.device).cpu()
         for i, x, y in _batches(images, labels, order, batch_size, device):
             model(augment_batch(x, info, generator))
-            n = torch.bincount(y, minlength=k)
-            present = (n > 1)[:, None]
-            for l, a in enumerate(cap.captured()):
-                spatial = a[0].numel() // a.shape[1]
-                m, v = _moments(*_class_sums(a, y, k), n * spatial, unbiased=True)
-                if len(means) <= l:
-                    means.append(m.clone())
-                    variances.append(v.clone())
-                first = present & ~seen[:, None]
-                upd = present & seen[:, None]
-                means[l] = torch.where(first, m, torch.where(upd, (1 - momentum) * means[l] + momentum * m, means[l]))
-                variances[l] = torch.where(first, v, torch.where(upd, (1 - momentum) * variances[l] + momentum * v,
-                                                                 variances[l]))
-            seen |= n > 1
+            yield cap.captured(), y, torch.bincount(y, minlength=k)
+            cap.clear()
             done = (epoch * len(labels) + i + len(y)) / (epochs * len(labels))
-            on_progress(done, f"EMA class statistics: epoch {epoch + 1}/{epochs}, {i + len(y)}/{len(labels)} images")
-    return [m.float().cpu() for m in means], [v.float().cpu() for v in variances]
+            on_progress(done, f"{what}: epoch {epoch + 1}/{epochs}, {i + len(y)}/{len(labels)} images")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,17 +373,19 @@ def load_or_compute_class_stats(
 class BNStatsConfig:
     teacher: str = knob("", "teacher run folder, e.g. runs/digits-teacher")
     teacher_epoch: int | None = knob(None, "teacher checkpoint epoch (>= 1); None = the final teacher")
-    mode: str = knob("exact", "exact (true class mean/variance, one pass) or ema (reference code, momentum 0.1)",
-                     choices=MODES)
+    mode: str = knob("exact", "exact (true class mean/variance, one pass) | reference (the LPLD reference code's "
+                              "EMA: zeros/ones start, biased variance, momentum 0.1) | ema_unbiased (EMA from each "
+                              "class's first batch, unbiased variance)", choices=MODES)
     dataset: str | None = knob(None, "dataset spec of the real images; None = the one the teacher was trained on")
     batch_size: int = knob(256, "images per forward pass; typical 256")
-    seed: int = knob(0, "seed of the EMA mode's shuffling and augmentation")
+    seed: int = knob(0, "seed of the EMA modes' shuffling and augmentation")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
 
     def __post_init__(self):
         check_teacher_epoch(self.teacher_epoch)
         check_int("batch_size", self.batch_size)
         check_int("seed", self.seed, minimum=0)
+        check_stats_mode(self.mode)
         check_choices(self)
 
 

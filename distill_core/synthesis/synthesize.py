@@ -42,7 +42,8 @@ from .. import augment
 from ..config import check_choices, check_int, check_positive, check_range, check_teacher_epoch, knob
 from ..data import DatasetInfo, ImageSet
 from ..device import AMP_MODES, autocast
-from .bn_stats import BNStatistics
+from .bn_stats import MODES as STATS_MODES
+from .bn_stats import BNStatistics, check_stats_mode
 from .hooks import BNInputCapture
 
 PRESETS: dict[str, tuple[str, str] | None] = {
@@ -73,8 +74,10 @@ class SynthesisConfig:
                                         "None = the preset's (custom: class). Every preset but custom sets it and "
                                         "refuses another value", choices=STATISTICS,
                                   label="BN statistics", advanced=True)
-    stats_mode: str = knob("exact", "class statistics: exact (true class mean/variance) or ema (reference code)",
-                           choices=("exact", "ema"), label="Class statistics estimator", advanced=True)
+    stats_mode: str = knob("exact", "class statistics: exact (true class mean/variance, one pass) | reference (the LPLD "
+                                    "reference code's EMA: zeros/ones start, biased variance) | ema_unbiased (EMA from "
+                                    "each class's first batch, unbiased variance)", choices=STATS_MODES,
+                           label="Class statistics estimator", advanced=True)
     ipc: int = knob(10, "synthetic images per class; typical 10 or 50", label="Images per class (IPC)")
     iterations: int = knob(300, "optimisation steps per image; 300 for digits/Fashion-MNIST, 4000 for ImageNet",
                            label="Iterations per image")
@@ -118,6 +121,7 @@ class SynthesisConfig:
                                  f"{name} unset or use preset custom")
             if given is None:
                 object.__setattr__(self, name, value)
+        check_stats_mode(self.stats_mode)
         check_choices(self)
         if self.batching == "cross_class" and self.statistics == "class":
             raise ValueError("cross_class batches mix classes, so they match global statistics; "
