@@ -51,6 +51,82 @@ def sample_resized_crops(
     return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
 
 
+def sample_pixel_crops(
+    n: int,
+    size: int,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    attempts: int = 10,
+) -> torch.Tensor:
+    """Random-resized-crop boxes [n, 4] on whole pixels of a `size` x `size` image, as torchvision's
+    `RandomResizedCrop.get_params`: w = round(sqrt(area * aspect)), h = round(sqrt(area / aspect)) in pixels,
+    the first of `attempts` draws with 0 < w, h <= size, its corner uniform over the whole-pixel positions;
+    a sample where none fits gets the whole image (torchvision's fallback for a square image).
+    Box coordinates are pixel counts / size, so `apply_pixel_crops` recovers the pixels exactly."""
+    device = generator.device if generator is not None else torch.device(device)
+    area = _uniform(n * attempts, scale[0], scale[1], generator, device).view(n, attempts) * size * size
+    log_r = _uniform(n * attempts, math.log(ratio[0]), math.log(ratio[1]), generator, device).view(n, attempts)
+    aspect = torch.exp(log_r)
+    w = torch.round(torch.sqrt(area * aspect))
+    h = torch.round(torch.sqrt(area / aspect))
+    ok = (w > 0) & (w <= size) & (h > 0) & (h <= size)
+    any_ok = ok.any(1)
+    first = torch.where(any_ok, ok.float().argmax(1), torch.zeros(n, dtype=torch.long, device=device))
+    w = torch.where(any_ok, w.gather(1, first[:, None]).squeeze(1), torch.full((n,), float(size), device=device))
+    h = torch.where(any_ok, h.gather(1, first[:, None]).squeeze(1), torch.full((n,), float(size), device=device))
+    x0 = torch.floor(torch.rand(n, generator=generator, device=device) * (size - w + 1))
+    y0 = torch.floor(torch.rand(n, generator=generator, device=device) * (size - h + 1))
+    return torch.stack([x0, y0, x0 + w, y0 + h], dim=1) / size
+
+
+def apply_pixel_crops(
+    images: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor | None = None, out_size: int | None = None
+) -> torch.Tensor:
+    """Views [N, C, S, S] of images [N, C, H, W] as torchvision's `resized_crop` with antialias: slice each
+    whole-pixel box (from `sample_pixel_crops`), resize it bilinearly with antialiasing to S (default H), mirror
+    where flips. Views that share a box are resized in one call; differentiable in the images."""
+    n, _, h, w = images.shape
+    out_size = out_size or h
+    px = torch.round(boxes.detach().cpu().double() * torch.tensor([w, h, w, h], dtype=torch.float64)).long()
+    unique, which = torch.unique(px, dim=0, return_inverse=True)
+    parts, order = [], []
+    for k, (x0, y0, x1, y1) in enumerate(unique.tolist()):
+        idx = torch.nonzero(which == k).flatten()
+        crop = images[idx.to(images.device), :, y0:y1, x0:x1]
+        parts.append(F.interpolate(crop, size=(out_size, out_size), mode="bilinear", antialias=True,
+                                   align_corners=False))
+        order.append(idx)
+    views = torch.cat(parts)[torch.argsort(torch.cat(order)).to(images.device)]
+    if flips is not None:
+        views = torch.where(flips.to(images.device)[:, None, None, None], views.flip(-1), views)
+    return views
+
+
+CROP_MODES = ("continuous", "pixel")
+
+
+def sample_crops_by_mode(mode: str, n: int, size: int, scale: tuple[float, float],
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """Crop boxes [n, 4] of `mode`: continuous (`sample_resized_crops`) or pixel (`sample_pixel_crops`)."""
+    if mode == "pixel":
+        return sample_pixel_crops(n, size, scale, generator=generator)
+    if mode == "continuous":
+        return sample_resized_crops(n, scale, generator=generator)
+    raise ValueError(f"crop mode must be one of {CROP_MODES}, got {mode!r}")
+
+
+def apply_crops_by_mode(mode: str, images: torch.Tensor, boxes: torch.Tensor,
+                        flips: torch.Tensor | None = None) -> torch.Tensor:
+    """Views of `mode`: continuous (`apply_crops`, bilinear grid_sample) or pixel (`apply_pixel_crops`)."""
+    if mode == "pixel":
+        return apply_pixel_crops(images, boxes, flips)
+    if mode == "continuous":
+        return apply_crops(images, boxes, flips)
+    raise ValueError(f"crop mode must be one of {CROP_MODES}, got {mode!r}")
+
+
 def sample_translations(
     n: int, max_shift: int, size: int, generator: torch.Generator | None = None, device="cpu"
 ) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """Replay tests for augment.py: parameters in, the same views out."""
 import torch
+import torchvision.transforms.functional as tvf
 
 from distill_core import augment
 
@@ -57,3 +58,35 @@ def test_mixup_blends_with_lambda():
     assert torch.allclose(augment.apply_mix(x, mix), mix.lam * x + (1 - mix.lam) * x[mix.perm])
     none = augment.sample_mix("none", 4, 8)
     assert torch.equal(augment.apply_mix(x, none), x)
+
+
+def test_pixel_crops_are_whole_pixels_inside_the_image_with_torchvisions_areas():
+    g = torch.Generator().manual_seed(0)
+    boxes = augment.sample_pixel_crops(2000, 28, (0.25, 1.0), generator=g)
+    px = boxes * 28
+    assert torch.equal(px, px.round()) and bool((px >= 0).all()) and bool((px <= 28).all())
+    w, h = px[:, 2] - px[:, 0], px[:, 3] - px[:, 1]
+    assert bool((w >= 1).all()) and bool((h >= 1).all())
+    area = w * h / 28**2
+    assert 0.2 < float(area.min()) and float(area.max()) <= 1.0  # rounding to pixels moves the 0.25 floor a little
+    assert float((w / h).min()) > 0.7 and float((w / h).max()) < 1.45
+
+
+def test_pixel_crop_views_equal_torchvisions_antialiased_resized_crop():
+    g = torch.Generator().manual_seed(1)
+    images = torch.rand(6, 3, 28, 28, generator=g)
+    boxes = augment.sample_pixel_crops(6, 28, (0.08, 1.0), generator=g)
+    flips = torch.tensor([True, False, True, False, False, True])
+    views = augment.apply_pixel_crops(images, boxes, flips)
+    for i, (x0, y0, x1, y1) in enumerate((boxes * 28).round().long().tolist()):
+        ref = tvf.resized_crop(images[i], y0, x0, y1 - y0, x1 - x0, [28, 28], antialias=True)
+        ref = tvf.hflip(ref) if flips[i] else ref
+        torch.testing.assert_close(views[i], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_pixel_crops_pass_gradients_to_the_images():
+    images = torch.rand(4, 1, 8, 8, requires_grad=True)
+    boxes = torch.tensor([[0, 0, 4, 4], [0, 0, 4, 4], [2, 1, 8, 7], [0, 0, 8, 8]], dtype=torch.float32) / 8
+    augment.apply_pixel_crops(images, boxes).sum().backward()
+    assert float(images.grad[0, :, 4:, :].abs().sum()) == 0.0 and float(images.grad[0, :, :4, :4].abs().sum()) > 0
+    assert float(images.grad[3].abs().min()) > 0  # the whole-image box reaches every pixel

@@ -136,6 +136,18 @@ def test_both_batching_modes_make_images_the_teacher_recognises(digits_teacher, 
         assert _class_bn_distance(model, res.images, res.labels, class_stats) < start  # statistics moved to targets
 
 
+def test_pixel_crops_synthesise_recognisable_images_and_group_like_one_class_per_batch(digits_teacher, class_stats):
+    model, spec = digits_teacher
+    base = dict(teacher="t", preset="lpld", ipc=2, iterations=60, classes=(2, 5, 8), crop_mode="pixel", seed=2)
+    one = _run(SynthesisConfig(**base, group_size=1), model, class_stats, spec.info)
+    many = _run(SynthesisConfig(**base, group_size=3), model, class_stats, spec.info)
+    torch.testing.assert_close(many.images, one.images, atol=1e-5, rtol=0)
+    acc = (predict_logits(model, many.images).argmax(1) == many.labels).float().mean()
+    assert acc >= 0.9
+    continuous = _run(SynthesisConfig(**{**base, "crop_mode": "continuous"}), model, class_stats, spec.info)
+    assert not torch.allclose(continuous.images, many.images, atol=1e-3)  # the mode changes the views
+
+
 def test_bad_inputs_say_what_to_change(digits_teacher, class_stats, monkeypatch):
     model, spec = digits_teacher
     with pytest.raises(ValueError, match="outside the dataset"):

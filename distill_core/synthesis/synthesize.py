@@ -95,6 +95,10 @@ class SynthesisConfig:
     crop_scale: tuple[float, float] = knob((0.5, 1.0), "random-resized-crop area range; (0.08, 1) for ImageNet, "
                                                        "(0.5, 1) for 8-28 px images",
                                            label="Crop area range (min, max)", advanced=True)
+    crop_mode: str = knob("continuous", "continuous: boxes anywhere, bilinear grid_sample (differentiable in the box); "
+                                        "pixel: whole-pixel boxes and antialiased resize, as torchvision's "
+                                        "RandomResizedCrop in the reference code", choices=augment.CROP_MODES,
+                          label="Crop sampling", advanced=True)
     flip: bool = knob(True, "random horizontal flip per step (only where the dataset allows flips)",
                       label="Random horizontal flip", advanced=True)
     init: str = knob("noise", "noise: N(0,1) in normalised space; real: random real images of the class",
@@ -239,7 +243,7 @@ class _Draws:
 
 def draw_augmentation(cfg: SynthesisConfig, info: DatasetInfo, g: torch.Generator) -> _Draws:
     t, j = cfg.iterations, auto_jitter(cfg, info.image_size)
-    boxes = augment.sample_resized_crops(t, tuple(cfg.crop_scale), generator=g)
+    boxes = augment.sample_crops_by_mode(cfg.crop_mode, t, info.image_size, tuple(cfg.crop_scale), g)
     flips = augment.sample_flips(t, 0.5, g) if cfg.flip and info.flip else torch.zeros(t, dtype=torch.bool)
     shifts = torch.randint(-j, j + 1, (t, 2), generator=g)
     return _Draws(boxes, flips, shifts)
@@ -331,7 +335,7 @@ def _run_pass(cfg: SynthesisConfig, teacher: nn.Module, stats: BNStatistics, inf
     with BNInputCapture(teacher) as cap:
         for it in range(t_max):
             boxes, flips, shifts = (d[:, it].repeat_interleave(n, 0) for d in (draws.boxes, draws.flips, draws.shifts))
-            views = batched_roll(augment.apply_crops(z, boxes, flips), shifts)
+            views = batched_roll(augment.apply_crops_by_mode(cfg.crop_mode, z, boxes, flips), shifts)
             with autocast(device, cfg.amp):
                 logits = teacher(views * std + mean)
             ce = F.cross_entropy(logits.float(), y, reduction="none").view(g, n).mean(1)
