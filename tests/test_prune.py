@@ -74,3 +74,10 @@ def test_bad_ratios_are_refused(store_and_labels):
         prune(store, "random", 0.999, torch.Generator(), labels)
     with pytest.raises(ValueError, match="unknown pruning strategy"):
         prune(store, "nope", 0.5, torch.Generator(), labels)
+
+
+def test_first_keeps_the_first_batches_generated_and_draws_with_replacement(store_and_labels):
+    store, labels = store_and_labels
+    small, plan = prune(store, "first", 0.5, torch.Generator().manual_seed(0), labels)
+    assert torch.equal(plan.kept, torch.arange(store.num_batches // 2)) and plan.with_replacement
+    assert torch.equal(small.batch_epoch, store.batch_epoch[: store.num_batches // 2])

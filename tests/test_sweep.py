@@ -71,3 +71,64 @@ def test_a_source_whose_labels_fail_fails_each_of_its_cells_with_its_own_error(t
     rows = read_rows(tmp_path / "sweep" / RESULTS_FILE)
     assert metrics["failed"] == 2 and [r["status"] for r in rows] == ["failed", "failed"]
     assert rows[0]["error"] == rows[1]["error"] and "KeyError" not in rows[1]["error"], rows[1]["error"]
+
+
+def test_rows_record_actual_compression_views_per_image_and_images_covered(tmp_path, digits_teacher_dir):
+    run_realimages(RealImagesConfig(dataset="digits", ipc=5, seed=0), tmp_path / "rr")
+    cfg = SweepConfig(teacher=str(digits_teacher_dir), sources={"rr": str(tmp_path / "rr")}, strategies=("random", "first"),
+                      ratios=(1, 4), seeds=(0,), device="cpu", threads=1, test_limit=100,
+                      relabel={"epochs": 4, "batch_size": 25}, student={"model_args": {"width": 8, "depth": 2}})
+    run_sweep(cfg, tmp_path / "sweep")
+    by = {(r["strategy"], float(r["ratio"])): r for r in read_rows(tmp_path / "sweep" / RESULTS_FILE)}
+    # 50 images, B 25: 2 batches a label epoch, 8 stored; 4x keeps floor(8 / 4) = 2 batches = 50 views
+    full, first = by[("random", 1.0)], by[("first", 4.0)]
+    assert (float(full["views_per_image"]), float(full["images_covered"]), float(full["compression"])) == (4.0, 1.0, 1.0)
+    assert int(first["kept_batches"]) == 2 and float(first["views_per_image"]) == 1.0
+    assert float(first["images_covered"]) == 1.0  # the first label epoch labels every image once
+    assert float(first["compression"]) == pytest.approx(4.0)
+    assert 0.0 < float(by[("random", 4.0)]["images_covered"]) <= 1.0
+
+
+def test_dd_ranking_rows_per_seed_worked_by_hand():
+    from distill_core.labels.sweep import dd_ranking_rows
+
+    def row(source, strategy, ratio, seed, acc):
+        return {"source": source, "strategy": strategy, "ratio": ratio, "seed": seed, "accuracy": acc, "status": "ok"}
+
+    rows = [row("real_data", "real_hard", 0, 0, 0.9), row("real_data", "real_hard", 0, 1, 0.8),
+            row("syn", "hard_labels", 0, 0, 0.5), row("syn", "hard_labels", 0, 1, 0.4),
+            row("syn", "random", 10, 0, 0.7), row("syn", "random", 10, 1, 0.6),
+            row("random_real", "random", 10, 0, 0.6), row("random_real", "random", 10, 1, 0.65),
+            row("syn", "random", 40, 0, 0.5)]  # no random-real cell at 40x: not ranked
+    (r,) = dd_ranking_rows(rows)
+    assert (r["source"], r["strategy"], r["ratio"], r["n"]) == ("syn", "random", 10.0, 2)
+    assert r["HLR_mean"] == pytest.approx(0.4) and r["HLR_std"] == pytest.approx(0.0, abs=1e-12)
+    assert r["IOR_mean"] == pytest.approx(0.025) and r["IOR_std"] == pytest.approx(0.10607, abs=1e-5)
+    # seed 0: a = (0.1 - 0.4) / 2 = -0.15, LRS = (0.860708 - 0.367879) / 2.350402 = 0.209679;
+    # seed 1: a = (-0.05 - 0.4) / 2 = -0.225, LRS = (0.798516 - 0.367879) / 2.350402 = 0.183218
+    assert r["LRS_mean"] == pytest.approx((0.209679 + 0.183218) / 2, abs=1e-5)
+    (w1,) = dd_ranking_rows(rows, weight=1.0)  # a = IOR: seed 0 (1.105171 - 0.367879) / 2.350402 = 0.313688
+    assert w1["LRS_mean"] == pytest.approx((0.313688 + (0.951229 - 0.367879) / 2.350402) / 2, abs=1e-5)
+
+
+def test_dd_ranking_references_real_data_student_fresh_random_real_and_tuned_hard_lr(tmp_path, digits_teacher_dir):
+    from distill_core.imageset import load_image_set
+
+    run_realimages(RealImagesConfig(dataset="digits", ipc=3, seed=7), tmp_path / "fixed")
+    cfg = SweepConfig(teacher=str(digits_teacher_dir), sources={"fixed": str(tmp_path / "fixed")}, ratios=(1,),
+                      hard_labels=True, seeds=(0, 1), random_real_ipc=3, real_hard_epochs=1, hard_lrs=(1e-4, 1e-2),
+                      val_images=60, test_limit=200, device="cpu", threads=1,
+                      relabel={"epochs": 2, "batch_size": 30}, student={"model_args": {"width": 8, "depth": 2}})
+    assert [c.source for c in plan_cells(cfg)[:4]] == ["real_data", "fixed", "fixed", "random_real"]
+    metrics = run_sweep(cfg, tmp_path / "sweep")
+    rows = read_rows(tmp_path / "sweep" / RESULTS_FILE)
+    assert metrics["failed"] == 0, metrics["errors"]
+    picks = [load_image_set(tmp_path / "sweep" / f"images-random_real-seed{s}").extra["real_indices"] for s in (0, 1)]
+    assert picks[0] != picks[1]  # drawn anew for each seed
+    real = [r for r in rows if r["strategy"] == "real_hard"]
+    assert len(real) == 2 and all(float(r["lr"]) in (1e-4, 1e-2) and 0 <= float(r["val_accuracy"]) <= 1 for r in real)
+    assert {(d["source"], d["strategy"], d["ratio"], d["n"]) for d in metrics["dd_ranking"]} == {("fixed", "random", 1.0, 2)}
+    with pytest.raises(ValueError, match="val_images"):
+        SweepConfig(sources={"a": "x"}, hard_lrs=(0.01,))
+    with pytest.raises(ValueError, match="random_real"):
+        SweepConfig(sources={"random_real": "x"}, random_real_ipc=3)

@@ -247,18 +247,19 @@ def _train_loop(cfg: StudentConfig, model: Classifier, epochs: int, steps: int,
     return result
 
 
-def dd_ranking(real_hard: float, syn_hard: float, syn_soft: float, random_soft: float) -> dict:
-    """DD-Ranking scores from accuracies given as fractions in [0, 1].
+def dd_ranking(real_hard: float, syn_hard: float, syn_soft: float, random_soft: float, weight: float = 0.5) -> dict:
+    """DD-Ranking scores (Li et al. 2025) from accuracies given as fractions in [0, 1].
 
-    HLR = real hard-label acc - synthetic hard-label acc; IOR = synthetic acc - random-real acc (same
-    protocol); LRS = (e^a - e^-1) / (e - e^-1) with a = (IOR - HLR) / 2, which lies in [0, 1].
+    HLR = real-data hard-label acc - synthetic hard-label acc; IOR = synthetic acc - random-real acc (same
+    protocol); LRS = (e^a - e^-1) / (e - e^-1) with a = w IOR - (1 - w) HLR (w = 0.5: a = (IOR - HLR) / 2),
+    which lies in [0, 1].
     """
     for name, v in (("real_hard", real_hard), ("syn_hard", syn_hard), ("syn_soft", syn_soft),
-                    ("random_soft", random_soft)):
+                    ("random_soft", random_soft), ("weight", weight)):
         if not 0.0 <= v <= 1.0:
-            raise ValueError(f"{name} must be an accuracy fraction in [0, 1], got {v}")
+            raise ValueError(f"{name} must be a fraction in [0, 1], got {v}")
     hlr, ior = real_hard - syn_hard, syn_soft - random_soft
-    a = (ior - hlr) / 2.0
+    a = weight * ior - (1.0 - weight) * hlr
     lrs = (math.exp(a) - math.exp(-1.0)) / (math.e - math.exp(-1.0))
     return {"HLR": hlr, "IOR": ior, "LRS": lrs}
 
