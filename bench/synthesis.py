@@ -150,7 +150,7 @@ def cuda_rows(iterations: int) -> list[dict]:
     return rows
 
 
-LADDER = (("sre2l", "exact"), ("+C", "exact"), ("lpld", "exact"), ("lpld", "ema"))
+LADDER = (("sre2l", "exact"), ("+C", "exact"), ("lpld", "exact"), ("lpld", "reference"), ("lpld", "ema_unbiased"))
 
 
 GRID = [dict(lr=lr, bn_weight=a, crop_scale=c) for lr in (0.1, 0.25) for a in (0.01, 0.1) for c in ((0.08, 1.0), (0.5, 1.0))]

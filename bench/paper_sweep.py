@@ -1,0 +1,174 @@
+"""Label pruning on Fashion-MNIST at the paper's proportions (resumable; run it under nohup).
+
+1. Sources (IPC 10, 4,000 synthesis iterations, the final teacher): SRe2L (cross-class, global statistics),
+   +C (class-wise, global), LPLD (class-wise, exact class statistics) and LPLD with the reference code's EMA
+   class statistics; random real images are drawn anew per seed by the sweep. The SRe2L and LPLD sets are
+   seed 0 of bench/iterations.py (the same folders).
+2. The sweep `bench/paper_fashion_ipc10.yaml` into runs/paper-fashion-ipc10: E = 300 stored label epochs,
+   300 student epochs at every ratio, ratios 1, 10, 40 (random) and first / confidence rules at 40x, DD-Ranking
+   references (real-data hard-label student, learning-rate-tuned hard-label students), 3 seeds.
+3. Label epochs at a fixed 40x: E in {30, 60, 120, 300} (SRe2L, LPLD, random real; 1x and 40x; 300 student
+   epochs) into runs/paper-fashion-E<E>.
+
+    nohup .venv/bin/python bench/paper_sweep.py > runs/paper_sweep.log 2>&1 &
+    .venv/bin/python bench/paper_sweep.py --table      # markdown tables of what has finished
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from distill_core.config import resolve_config  # noqa: E402
+from distill_core.labels.sweep import RESULTS_FILE, SweepConfig, read_rows, run_sweep  # noqa: E402
+from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
+
+SPEC = ROOT / "bench/paper_fashion_ipc10.yaml"
+MAIN = ROOT / "runs/paper-fashion-ipc10"
+LABEL_EPOCHS = (30, 60, 120, 300)
+RESULTS = ROOT / "bench/results/paper_sweep.json"
+SYNTHESIS = {  # source -> (preset, stats_mode)
+    "sre2l": ("sre2l", "exact"), "+C": ("+C", "exact"), "lpld": ("lpld", "exact"),
+    "lpld_reference_ema": ("lpld", "reference"),
+}
+
+
+def prepare_sources(cfg: SweepConfig) -> None:
+    from distill_core.synthesis.run import run_synthesize
+    from distill_core.synthesis.synthesize import SynthesisConfig
+
+    for source, folder in cfg.sources.items():
+        out = ROOT / folder
+        if read_status(out).get("state") == "done":
+            continue
+        preset, mode = SYNTHESIS[source]
+        scfg = SynthesisConfig(teacher=str(ROOT / cfg.teacher), preset=preset, stats_mode=mode, ipc=10, iterations=4000,
+                               seed=0, device="cpu")
+        t = time.time()
+        run_synthesize(scfg, out, resume=(out / "status.json").is_file())
+        print(f"{source}: {time.time() - t:.0f} s", flush=True)
+
+
+def absolute(cfg: SweepConfig) -> SweepConfig:
+    """The spec with its run folders made absolute (so the script runs from anywhere)."""
+    return dataclasses.replace(cfg, teacher=str(ROOT / cfg.teacher), sources={k: str(ROOT / v) for k, v in cfg.sources.items()})
+
+
+def epoch_config(cfg: SweepConfig, epochs: int) -> SweepConfig:
+    """The label-epochs study: E stored label epochs, 1x and 40x, 300 student epochs, no hard-label cells."""
+    sources = {k: v for k, v in cfg.sources.items() if k in ("sre2l", "lpld")}
+    return dataclasses.replace(cfg, sources=sources, ratios=(1, 40), rules=(), hard_labels=False, real_hard_epochs=0,
+                               hard_lrs=(), relabel=dataclasses.replace(cfg.relabel, epochs=epochs))
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+
+
+def _t95(values: list[float]) -> tuple[float, float]:
+    """Half-width of the 95% t interval of the mean (n = 2..5), nan for one value."""
+    t = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}
+    return t.get(len(values), 1.96) * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+
+
+def _cells(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
+    cells: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            cells.setdefault((r["source"], r["strategy"], float(r["ratio"] or 0)), {})[r["seed"]] = r
+    return cells
+
+
+def accuracy_table(rows: list[dict]) -> str:
+    cells = _cells(rows)
+    out = ["| source | labels | actual compression | views / image | images covered | top-1 % (mean ± std) | seeds |",
+           "|---|---|---:|---:|---:|---|---:|"]
+    for (source, strategy, ratio), by_seed in cells.items():
+        accs = [100 * float(r["accuracy"]) for r in by_seed.values()]
+        first = next(iter(by_seed.values()))
+        setting = "hard labels (tuned lr)" if strategy == "hard_labels" else (
+            "real data, hard labels (tuned lr)" if strategy == "real_hard" else f"{strategy} {ratio:g}×")
+        num = (lambda k, d: f"{statistics.fmean(float(r[k]) for r in by_seed.values()):.{d}f}" if first.get(k) else "–")
+        sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        out.append(f"| {source} | {setting} | {num('compression', 1)} | {num('views_per_image', 2)} | "
+                   f"{num('images_covered', 3)} | {statistics.fmean(accs):.1f} ± {sd:.1f} | {len(accs)} |")
+    return "\n".join(out)
+
+
+def loss_table(rows: list[dict], high: float = 40.0) -> str:
+    """Points lost from 1x to `high`x per source: paired over seeds, with the 95% t interval."""
+    cells = _cells(rows)
+    out = [f"| source | 1× | {high:g}× | loss 1× → {high:g}× (points) [95% CI, paired over seeds] | seeds |",
+           "|---|---|---|---|---:|"]
+    for source in dict.fromkeys(k[0] for k in cells):
+        a, b = cells.get((source, "random", 1.0), {}), cells.get((source, "random", high), {})
+        seeds = sorted(set(a) & set(b))
+        if not seeds:
+            continue
+        d = [100 * (float(a[s]["accuracy"]) - float(b[s]["accuracy"])) for s in seeds]
+        xa, xb = [100 * float(a[s]["accuracy"]) for s in seeds], [100 * float(b[s]["accuracy"]) for s in seeds]
+        h, m = _t95(d), statistics.fmean(d)
+        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+        out.append(f"| {source} | {statistics.fmean(xa):.1f} ± {sd(xa):.1f} | {statistics.fmean(xb):.1f} ± {sd(xb):.1f} "
+                   f"| {m:+.1f} [{m - h:+.1f}, {m + h:+.1f}] | {len(seeds)} |")
+    return "\n".join(out)
+
+
+def ranking_table(metrics: dict) -> str:
+    out = ["| source | labels | HLR (pp) | IOR (pp) | LRS | seeds |", "|---|---|---|---|---|---:|"]
+    for r in metrics.get("dd_ranking", []):
+        out.append(f"| {r['source']} | {r['strategy']} {r['ratio']:g}× | {100 * r['HLR_mean']:.1f} ± {100 * r['HLR_std']:.1f} "
+                   f"| {100 * r['IOR_mean']:+.1f} ± {100 * r['IOR_std']:.1f} | {r['LRS_mean']:.3f} ± {r['LRS_std']:.3f} "
+                   f"| {r['n']} |")
+    return "\n".join(out)
+
+
+def tables() -> str:
+    parts = []
+    rows = read_rows(MAIN / RESULTS_FILE)
+    if rows:
+        parts += ["## IPC 10, E = 300", accuracy_table(rows), "", loss_table(rows), "",
+                  ranking_table(read_json(MAIN / "metrics.json", {}))]
+    for e in LABEL_EPOCHS:
+        rows_e = read_rows(ROOT / f"runs/paper-fashion-E{e}" / RESULTS_FILE)
+        if rows_e:
+            parts += ["", f"## E = {e}", loss_table(rows_e)]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", action="store_true", help="only print the tables of what has finished")
+    parser.add_argument("--skip-epochs", action="store_true", help="stop after the main sweep")
+    args = parser.parse_args()
+    if args.table:
+        print(tables())
+        return
+    torch.set_num_threads(1)
+    cfg = absolute(resolve_config(SweepConfig, SPEC))
+    prepare_sources(cfg)
+    t = time.time()
+    metrics = run_sweep(cfg, MAIN, resume=MAIN.exists())
+    print(f"main sweep: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
+    write_json_atomic(RESULTS, {"main": read_rows(MAIN / RESULTS_FILE), "dd_ranking": metrics.get("dd_ranking", [])})
+    if args.skip_epochs:
+        return
+    for e in sorted(LABEL_EPOCHS, reverse=True):
+        run_dir = ROOT / f"runs/paper-fashion-E{e}"
+        t = time.time()
+        m = run_sweep(epoch_config(cfg, e), run_dir, resume=run_dir.exists())
+        print(f"E {e}: {time.time() - t:.0f} s, {m['failed']} failed cells", flush=True)
+    print(tables())
+
+
+if __name__ == "__main__":
+    main()
