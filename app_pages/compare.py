@@ -101,7 +101,8 @@ def accuracy(a: str, b: str) -> None:
         for sweep in dict.fromkeys(sweeps):
             all_rows = runs_view.read_csv_rows(runs_view.find_csv(runs_root() / sweep, ("accuracy", "source")))
             keys = {r["source"] for r in rows if r["sweep"] == sweep} | {
-                r["source"] for r in all_rows if r.get("method") == results.RANDOM_REAL}
+                r["source"] for r in all_rows if r.get("method") == results.RANDOM_REAL
+                or r.get("strategy") == results.REAL_HARD}
             table = results.accuracy_table([r for r in all_rows if r.get("source") in keys],
                                            experiments.teacher_accuracy(runs_root() / sweep))
             tables.append((name, sweep, table))

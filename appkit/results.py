@@ -2,8 +2,10 @@
 
 Every accuracy table in the app and the report comes from `accuracy_table`, so DD-Ranking's scores
 (HLR, IOR, LRS; `distill_core.labels.student.dd_ranking`) sit beside every accuracy, never only in a
-job log. HLR needs the image set's hard-label student and the teacher's accuracy (the real-data
-hard-label reference); IOR needs the random-real-images baseline at the same label setting.
+job log. HLR needs the image set's hard-label student and the real-data hard-label student of the
+sweep (its `real_hard` cells); IOR needs the random-real-images baseline at the same label setting.
+Sweeps made before the real-data student existed have none: their HLR uses the teacher's accuracy, and
+the table's "HLR reference" column says so.
 """
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ from .palette import METHODS, style_of
 
 HARD = "hard_labels"
 RANDOM_REAL = "random_real"
+REAL_HARD = "real_hard"
 
 
 def _setting(strategy: str, ratio) -> str:
-    return "hard labels" if strategy == HARD else f"{strategy} {float(ratio):g}×"
+    if strategy in (HARD, REAL_HARD):
+        return "hard labels" if strategy == HARD else "hard labels, whole real training set"
+    return f"{strategy} {float(ratio):g}×"
 
 
 def _cells(rows: list[dict]) -> dict[tuple, list[float]]:
@@ -27,7 +32,7 @@ def _cells(rows: list[dict]) -> dict[tuple, list[float]]:
     for r in rows:
         if r.get("accuracy") is None or r.get("status", "ok") != "ok":
             continue
-        ratio = 0.0 if r.get("strategy") == HARD else float(r.get("ratio") or 0)
+        ratio = 0.0 if r.get("strategy") in (HARD, REAL_HARD) else float(r.get("ratio") or 0)
         key = (str(r.get("source")), str(r.get("method") or r.get("source")), str(r.get("strategy")), ratio)
         cells[key].append(float(r["accuracy"]))
     return cells
@@ -42,6 +47,8 @@ def accuracy_table(rows: list[dict], teacher_acc: float | None) -> list[dict]:
     mean = {k: float(np.mean(v)) for k, v in cells.items()}
     random = {(s, r): mean[k] for k in mean for (_, m, s, r) in [k] if m == RANDOM_REAL}
     hard = {src: mean[k] for k in mean for (src, _, s, _) in [k] if s == HARD}
+    real = [mean[k] for k in mean if k[2] == REAL_HARD]
+    real_hard, reference = (real[0], "real-data student") if real else (teacher_acc, "teacher (no real-data student)")
     out = []
     order = list(METHODS)  # SRe2L, +C, LPLD, random real, ... as on every page
     for key in sorted(cells, key=lambda k: (order.index(k[1]) if k[1] in order else len(order), k[0], k[2] != HARD,
@@ -51,17 +58,18 @@ def accuracy_table(rows: list[dict], teacher_acc: float | None) -> list[dict]:
         row = {"images": source, "method": style_of(method).label, "labels": _setting(strategy, ratio),
                "accuracy (%)": round(100 * mean[key], 1),
                "± std": round(100 * float(np.std(accs, ddof=1)), 1) if len(accs) > 1 else None,
-               "seeds": len(accs), "HLR (pp)": None, "IOR (pp)": None, "LRS": None}
+               "seeds": len(accs), "HLR (pp)": None, "IOR (pp)": None, "LRS": None, "HLR reference": None}
         base, syn_hard = random.get((strategy, ratio)), hard.get(source)
-        if strategy != HARD and method != RANDOM_REAL and None not in (base, syn_hard, teacher_acc):
-            score = dd_ranking(teacher_acc, syn_hard, mean[key], base)
+        if strategy not in (HARD, REAL_HARD) and method != RANDOM_REAL and None not in (base, syn_hard, real_hard):
+            score = dd_ranking(real_hard, syn_hard, mean[key], base)
             row.update({"HLR (pp)": round(100 * score["HLR"], 1), "IOR (pp)": round(100 * score["IOR"], 1),
-                        "LRS": round(score["LRS"], 3)})
+                        "LRS": round(score["LRS"], 3), "HLR reference": reference})
         out.append(row)
     return out
 
 
 TABLE_HELP = ("accuracy of students on the real test set, mean over seeds (± std when more than one seed). "
-              "DD-Ranking: HLR = teacher accuracy − the set's hard-label accuracy (lower: the images carry more); "
+              "DD-Ranking: HLR = accuracy of a hard-label student on the whole real training set − the set's "
+              "hard-label accuracy (lower: the images carry more); "
               "IOR = accuracy − random real images' at the same labels (> 0: better than random real images); "
               "LRS = (e^a − e^−1)/(e − e^−1), a = (IOR − HLR)/2, in [0, 1].")

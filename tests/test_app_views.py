@@ -101,6 +101,13 @@ def test_accuracy_table_puts_dd_ranking_beside_each_accuracy():
     assert (soft["accuracy (%)"], soft["HLR (pp)"], soft["IOR (pp)"], soft["LRS"]) == (80.0, 40.0, 10.0, 0.21)
     assert soft["± std"] is None and soft["seeds"] == 1
     assert table[("rr", "random 10×")]["LRS"] is None  # the baseline is not ranked against itself
+    assert soft["HLR reference"] == "teacher (no real-data student)"
+    # with the sweep's real-data hard-label student, HLR is measured against it: 0.95 - 0.5
+    real = {"source": "real_data", "method": "real_data", "strategy": "real_hard", "ratio": 0, "accuracy": 0.95}
+    table = {(r["images"], r["labels"]): r for r in results.accuracy_table(rows + [real], teacher_acc=0.9)}
+    assert table[("syn", "random 10×")]["HLR (pp)"] == 45.0
+    assert table[("syn", "random 10×")]["HLR reference"] == "real-data student"
+    assert table[("real_data", "hard labels, whole real training set")]["accuracy (%)"] == 95.0
 
 
 def test_class_names_are_written_beside_image_grid_rows():
