@@ -41,7 +41,7 @@ class PipelineConfig:
     ratios: tuple[float, ...] = knob((1, 40), "label compression factors of the sweep (the paper's headline: 40x)")
     strategies: tuple[str, ...] = knob(("random",), "pruning strategies of the sweep")
     hard_labels: bool = knob(True, "also train hard-label students (for DD-Ranking's HLR)")
-    hard_epochs: int = knob(100, "epochs of the same-images hard-label students")
+    hard_epochs: int = knob(50, "epochs of the same-images hard-label students (soft-label students train E epochs)")
     real_hard_epochs: int = knob(3, "epochs of the real-data hard-label student (DD-Ranking's reference); 0 = none")
     student_model: str = knob("convnet", "student registry model")
     student_args: dict = knob({"width": 32, "depth": 3}, "student model arguments")
@@ -159,8 +159,7 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
                                   seed=cfg.seed),
             student=StudentConfig(model=cfg.student_model, model_args=dict(cfg.student_args),
                                   temperature=cfg.temperature, lr=cfg.student_lr, crop_scale=cfg.crop_scale,
-                                  eval_every=cfg.student_eval_every, epochs=cfg.label_epochs,
-                                  hard_epochs=cfg.hard_epochs))
+                                  eval_every=cfg.student_eval_every, hard_epochs=cfg.hard_epochs))
         children["sweep"], p = _run_child("sweep", run_sweep, swcfg, run_dir, resume, overwrite, p, rep, 1.0 - p)
         return summary_metrics(children)
 
