@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import statistics
 import sys
@@ -115,8 +114,8 @@ def class_bn_distance(teacher_dir: Path, images_dir: Path) -> list[float]:
 
 def similarity_rows(data: str, images_dir: Path) -> dict:
     """Within-class similarity (teacher and independent features), per class, and FD of one image set."""
-    from distill_core.analysis.run import AnalyseConfig, analyse_sets
     from distill_core.analysis.features import load_feature_model
+    from distill_core.analysis.run import AnalyseConfig, analyse_sets
     from distill_core.data import load_dataset
     from distill_core.imageset import load_image_set
 

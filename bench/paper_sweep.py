@@ -1,17 +1,18 @@
-"""Label pruning on Fashion-MNIST at the paper's proportions (resumable; run it under nohup).
+"""Label pruning at the paper's proportions on Fashion-MNIST or digits (resumable; run it under nohup).
 
 1. Sources (IPC 10, 4,000 synthesis iterations, the final teacher): SRe2L (cross-class, global statistics),
    +C (class-wise, global), LPLD (class-wise, exact class statistics) and LPLD with the reference code's EMA
    class statistics; random real images are drawn anew per seed by the sweep. The SRe2L and LPLD sets are
    seed 0 of bench/iterations.py (the same folders).
-2. The sweep `bench/paper_fashion_ipc10.yaml` into runs/paper-fashion-ipc10: E = 300 stored label epochs,
+2. The sweep `bench/paper_<data>_ipc10.yaml` into runs/paper-<data>-ipc10: E = 300 stored label epochs,
    300 student epochs at every ratio, ratios 1, 10, 40 (random) and first / confidence rules at 40x, DD-Ranking
    references (real-data hard-label student, learning-rate-tuned hard-label students), 3 seeds.
 3. Label epochs at a fixed 40x: E in {30, 60, 120, 300} (SRe2L, LPLD, random real; 1x and 40x; 300 student
-   epochs) into runs/paper-fashion-E<E>.
+   epochs) into runs/paper-<data>-E<E>.
 
-    nohup .venv/bin/python bench/paper_sweep.py > runs/paper_sweep.log 2>&1 &
-    .venv/bin/python bench/paper_sweep.py --table      # markdown tables of what has finished
+    nohup .venv/bin/python bench/paper_sweep.py --data fashion > runs/paper_sweep.log 2>&1 &
+    nohup .venv/bin/python bench/paper_sweep.py --data digits > runs/paper_sweep_digits.log 2>&1 &
+    .venv/bin/python bench/paper_sweep.py --data digits --table      # markdown tables of what has finished
 """
 from __future__ import annotations
 
@@ -32,10 +33,19 @@ from distill_core.config import resolve_config  # noqa: E402
 from distill_core.labels.sweep import RESULTS_FILE, SweepConfig, read_rows, run_sweep  # noqa: E402
 from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
 
-SPEC = ROOT / "bench/paper_fashion_ipc10.yaml"
-MAIN = ROOT / "runs/paper-fashion-ipc10"
 LABEL_EPOCHS = (30, 60, 120, 300)
-RESULTS = ROOT / "bench/results/paper_sweep.json"
+
+
+def spec(data: str) -> Path:
+    return ROOT / f"bench/paper_{data}_ipc10.yaml"
+
+
+def main_dir(data: str) -> Path:
+    return ROOT / f"runs/paper-{data}-ipc10"
+
+
+def epochs_dir(data: str, epochs: int) -> Path:
+    return ROOT / f"runs/paper-{data}-E{epochs}"
 SYNTHESIS = {  # source -> (preset, stats_mode)
     "sre2l": ("sre2l", "exact"), "+C": ("+C", "exact"), "lpld": ("lpld", "exact"),
     "lpld_reference_ema": ("lpld", "reference"),
@@ -60,12 +70,13 @@ def prepare_sources(cfg: SweepConfig) -> None:
 
 def absolute(cfg: SweepConfig) -> SweepConfig:
     """The spec with its run folders made absolute (so the script runs from anywhere)."""
-    return dataclasses.replace(cfg, teacher=str(ROOT / cfg.teacher), sources={k: str(ROOT / v) for k, v in cfg.sources.items()})
+    sources = {k: str(ROOT / v) for k, v in cfg.sources.items()}
+    return dataclasses.replace(cfg, teacher=str(ROOT / cfg.teacher), sources=sources)
 
 
 def epoch_config(cfg: SweepConfig, epochs: int) -> SweepConfig:
     """The label-epochs study: E stored label epochs, 1x and 40x, 300 student epochs, no hard-label cells."""
-    sources = {k: v for k, v in cfg.sources.items() if k in ("sre2l", "lpld")}
+    sources = {k: v for k, v in cfg.sources.items() if k in ("sre2l", "lpld")}  # random real is drawn per seed
     return dataclasses.replace(cfg, sources=sources, ratios=(1, 40), rules=(), hard_labels=False, real_hard_epochs=0,
                                hard_lrs=(), relabel=dataclasses.replace(cfg.relabel, epochs=epochs))
 
@@ -126,48 +137,52 @@ def loss_table(rows: list[dict], high: float = 40.0) -> str:
 def ranking_table(metrics: dict) -> str:
     out = ["| source | labels | HLR (pp) | IOR (pp) | LRS | seeds |", "|---|---|---|---|---|---:|"]
     for r in metrics.get("dd_ranking", []):
-        out.append(f"| {r['source']} | {r['strategy']} {r['ratio']:g}× | {100 * r['HLR_mean']:.1f} ± {100 * r['HLR_std']:.1f} "
-                   f"| {100 * r['IOR_mean']:+.1f} ± {100 * r['IOR_std']:.1f} | {r['LRS_mean']:.3f} ± {r['LRS_std']:.3f} "
-                   f"| {r['n']} |")
+        out.append(f"| {r['source']} | {r['strategy']} {r['ratio']:g}× "
+                   f"| {100 * r['HLR_mean']:.1f} ± {100 * r['HLR_std']:.1f} "
+                   f"| {100 * r['IOR_mean']:+.1f} ± {100 * r['IOR_std']:.1f} "
+                   f"| {r['LRS_mean']:.3f} ± {r['LRS_std']:.3f} | {r['n']} |")
     return "\n".join(out)
 
 
-def tables() -> str:
+def tables(data: str) -> str:
     parts = []
-    rows = read_rows(MAIN / RESULTS_FILE)
+    rows = read_rows(main_dir(data) / RESULTS_FILE)
     if rows:
-        parts += ["## IPC 10, E = 300", accuracy_table(rows), "", loss_table(rows), "",
-                  ranking_table(read_json(MAIN / "metrics.json", {}))]
+        parts += [f"## {data} IPC 10, E = 300", accuracy_table(rows), "", loss_table(rows), "",
+                  ranking_table(read_json(main_dir(data) / "metrics.json", {}))]
     for e in LABEL_EPOCHS:
-        rows_e = read_rows(ROOT / f"runs/paper-fashion-E{e}" / RESULTS_FILE)
+        rows_e = read_rows(epochs_dir(data, e) / RESULTS_FILE)
         if rows_e:
-            parts += ["", f"## E = {e}", loss_table(rows_e)]
+            parts += ["", f"## {data} E = {e}", loss_table(rows_e)]
     return "\n".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", choices=("fashion", "digits"), default="fashion")
     parser.add_argument("--table", action="store_true", help="only print the tables of what has finished")
     parser.add_argument("--skip-epochs", action="store_true", help="stop after the main sweep")
     args = parser.parse_args()
     if args.table:
-        print(tables())
+        print(tables(args.data))
         return
     torch.set_num_threads(1)
-    cfg = absolute(resolve_config(SweepConfig, SPEC))
+    cfg = absolute(resolve_config(SweepConfig, spec(args.data)))
     prepare_sources(cfg)
+    main_run = main_dir(args.data)
     t = time.time()
-    metrics = run_sweep(cfg, MAIN, resume=MAIN.exists())
+    metrics = run_sweep(cfg, main_run, resume=main_run.exists())
     print(f"main sweep: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
-    write_json_atomic(RESULTS, {"main": read_rows(MAIN / RESULTS_FILE), "dd_ranking": metrics.get("dd_ranking", [])})
+    write_json_atomic(ROOT / f"bench/results/paper_sweep_{args.data}.json",
+                      {"main": read_rows(main_run / RESULTS_FILE), "dd_ranking": metrics.get("dd_ranking", [])})
     if args.skip_epochs:
         return
     for e in sorted(LABEL_EPOCHS, reverse=True):
-        run_dir = ROOT / f"runs/paper-fashion-E{e}"
+        run_dir = epochs_dir(args.data, e)
         t = time.time()
         m = run_sweep(epoch_config(cfg, e), run_dir, resume=run_dir.exists())
         print(f"E {e}: {time.time() - t:.0f} s, {m['failed']} failed cells", flush=True)
-    print(tables())
+    print(tables(args.data))
 
 
 if __name__ == "__main__":
