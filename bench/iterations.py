@@ -218,6 +218,36 @@ def table(rows: dict, crop: str = "continuous") -> str:
     return "\n".join(lines)
 
 
+def crop_table(rows: dict, data: str = "digits") -> str:
+    """Pixel (torchvision-like) against continuous crops, per method and iteration count: paired over seeds."""
+    lines = ["| data | method | iterations | metric | continuous (mean ± std) | pixel (mean ± std) "
+             "| pixel − continuous [95% CI over seeds] | over (class, seed) pairs [bootstrap 95%] | seeds |",
+             "|---|---|---:|---|---|---|---|---|---:|"]
+    metrics = (("teacher_within", "within-class cos, teacher", 3), ("independent_within", "within-class cos, LeNet", 3),
+               ("class_bn", "class-BN distance", 2), ("student_acc", "student top-1", 3))
+    for method, it in itertools.product(METHODS, ITERATIONS):
+        pairs = {s: (rows[f"{data}|{method}|continuous|{it}|{s}"], rows[f"{data}|{method}|pixel|{it}|{s}"])
+                 for s in SEEDS if f"{data}|{method}|pixel|{it}|{s}" in rows
+                 and f"{data}|{method}|continuous|{it}|{s}" in rows}
+        if not pairs:
+            continue
+        for key, label, d in metrics:
+            xa = [p[0][key] for p in pairs.values()]
+            xb = [p[1][key] for p in pairs.values()]
+            m, lo, hi = _t95([y - x for x, y in zip(xa, xb)])
+            boot = "–"
+            if key + "_per_class" in next(iter(pairs.values()))[0]:
+                da = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[1][key + "_per_class"])}
+                db = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[0][key + "_per_class"])}
+                iv = paired_difference(da, db)
+                boot = f"{iv.mean:+.{d}f} [{iv.low:+.{d}f}, {iv.high:+.{d}f}]"
+            sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+            lines.append(f"| {data} | {method} | {it:,} | {label} | {statistics.fmean(xa):.{d}f} ± {sd(xa):.{d}f} | "
+                         f"{statistics.fmean(xb):.{d}f} ± {sd(xb):.{d}f} | {m:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}] | "
+                         f"{boot} | {len(pairs)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(DATA), choices=list(DATA))
@@ -225,10 +255,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     parser.add_argument("--crop", default="continuous", help="synthesis crop mode of these runs")
     parser.add_argument("--table", action="store_true", help="only print the table of what has finished")
+    parser.add_argument("--crop-table", action="store_true", help="only print pixel against continuous crops")
     args = parser.parse_args()
     rows = read_json(RESULTS, {}).get("rows", {})
-    if args.table:
-        print(table(rows, args.crop))
+    if args.table or args.crop_table:
+        print(table(rows, args.crop) if args.table else crop_table(rows))
         return
     torch.set_num_threads(1)
     for data in args.datasets:
