@@ -17,7 +17,8 @@ def test_pipeline_end_to_end(tmp_path):
     assert read_json(run_dir / "metrics.json")["children"] == metrics["children"]
     results = {(r["source"], r["strategy"], r["ratio"]) for r in metrics["results"]}
     assert results == {(s, k, f) for s in ("sre2l", "lpld", "random_real")
-                       for k, f in (("hard_labels", 0.0), ("random", 1.0), ("random", 4.0))} | {("real_data", "real_hard", 0.0)}
+                       for k, f in (("hard_labels", 0.0), ("random", 1.0), ("random", 4.0))} | {
+                           ("real_data", "real_hard", 0.0)}
     assert {r["n"] for r in metrics["results"]} == {2}  # every cell for both seeds: mean ± std
     ranked = {(r["source"], r["strategy"], r["ratio"], r["n"]) for r in metrics["dd_ranking"]}
     assert ranked == {(s, "random", f, 2) for s in ("sre2l", "lpld") for f in (1.0, 4.0)}

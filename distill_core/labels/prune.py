@@ -6,9 +6,9 @@ of nb = ceil(N / B) batches, so E * nb batches in all. Pruning at ratio r (compr
 
 - `random`: a uniform random subset; the student draws each epoch's nb batches **with replacement**
   from this pool (the improved label pool, "+ILP").
+- `epoch`: keep floor((1 - r) * E) whole label epochs, replayed in order (the naive pool).
 - `first`: the first floor((1 - r) * E * nb) batches generated (label epoch by label epoch, so every image is
   covered once k >= nb), drawn like `random`: what the reference code keeps.
-- `epoch`: keep floor((1 - r) * E) whole label epochs, replayed in order (the naive pool).
 - `<rule>_easy` / `<rule>_hard`: keep the batches with the highest / lowest mean score, then draw
   from the pool like `random`. Rules: `confidence` (teacher max probability), `margin` (top-1 minus
   top-2 probability), `correct` (teacher top-1 equals the image's class), `cutmix` (max(lam, 1 - lam):
@@ -127,13 +127,6 @@ def _random(store: LabelStore, ratio: float, generator: torch.Generator, labels:
     return perm[: kept_count(store, ratio)].sort().values, True
 
 
-@register_strategy("first", "the first batches generated (whole label epochs, every image covered), as the "
-                           "reference code keeps; students draw with replacement from the pool")
-def _first(store: LabelStore, ratio: float, generator: torch.Generator, labels: torch.Tensor):
-    order = torch.argsort(store.batch_epoch.long() * store.num_batches + torch.arange(store.num_batches), stable=True)
-    return order[: kept_count(store, ratio)].sort().values, True
-
-
 @register_strategy("epoch", "whole label epochs replayed in order (the naive label pool)")
 def _epoch(store: LabelStore, ratio: float, generator: torch.Generator, labels: torch.Tensor):
     kept_count(store, ratio)
@@ -141,6 +134,13 @@ def _epoch(store: LabelStore, ratio: float, generator: torch.Generator, labels: 
     if epochs < 1:
         raise ValueError(f"ratio {ratio} keeps no whole label epoch of {store.epochs}; use `random` or a lower ratio")
     return torch.nonzero(store.batch_epoch < epochs).flatten(), False
+
+
+@register_strategy("first", "the first batches generated (whole label epochs, every image covered), as the "
+                           "reference code keeps; students draw with replacement from the pool")
+def _first(store: LabelStore, ratio: float, generator: torch.Generator, labels: torch.Tensor):
+    order = torch.argsort(store.batch_epoch.long() * store.num_batches + torch.arange(store.num_batches), stable=True)
+    return order[: kept_count(store, ratio)].sort().values, True
 
 
 def _rule_strategy(score: ScoreFn, easy: bool) -> Strategy:
