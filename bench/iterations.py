@@ -82,8 +82,9 @@ def synthesise(data: str, method: str, iterations: int, seed: int, crop: str) ->
     state = read_status(out).get("state")
     if state != "done":
         extra = {} if crop == "continuous" else {"crop_mode": crop}
+        group = {"group_size": 2} if data == "fashion" else {}  # same images; a restart keeps every finished pair
         cfg = SynthesisConfig(teacher=str(ROOT / DATA[data]["teacher"]), preset=method, ipc=10, iterations=iterations,
-                              seed=seed, device="cpu", **extra)
+                              seed=seed, device="cpu", **extra, **group)
         t = time.time()
         run_synthesize(cfg, out, resume=(out / "status.json").is_file())
         print(f"{out.name}: {time.time() - t:.0f} s", flush=True)

@@ -34,6 +34,7 @@ from distill_core.labels.sweep import RESULTS_FILE, SweepConfig, read_rows, run_
 from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
 
 LABEL_EPOCHS = (30, 60, 120, 300)
+GROUP_SIZE = 2  # units per forward pass: same images as any G, and an interrupted run keeps every finished pair
 
 
 def spec(data: str) -> Path:
@@ -62,7 +63,7 @@ def prepare_sources(cfg: SweepConfig) -> None:
             continue
         preset, mode = SYNTHESIS[source]
         scfg = SynthesisConfig(teacher=str(ROOT / cfg.teacher), preset=preset, stats_mode=mode, ipc=10, iterations=4000,
-                               seed=0, device="cpu")
+                               seed=0, device="cpu", group_size=GROUP_SIZE)
         t = time.time()
         run_synthesize(scfg, out, resume=(out / "status.json").is_file())
         print(f"{source}: {time.time() - t:.0f} s", flush=True)
