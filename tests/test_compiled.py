@@ -1,12 +1,14 @@
-"""Compiled and channels-last paths give what the eager path gives (the recover step), on CPU with
-Inductor and the system C++ compiler. Each compile takes seconds to tens of seconds, so there are
-few of them, on the session's tiny digits teacher."""
+"""Compiled and channels-last paths give what the eager path gives (the recover step, the relabel
+forward pass), on CPU with Inductor and the system C++ compiler. Each compile takes seconds to tens
+of seconds, so there are few of them, on the session's tiny digits teacher."""
 import dataclasses
 
 import pytest
 import torch
 
-from distill_core.compiled import check_compile
+from distill_core.compiled import StaticForward, check_compile
+from distill_core.labels.realimages import RealImagesConfig, random_real_images
+from distill_core.labels.relabel import RelabelConfig, relabel
 from distill_core.synthesis import bn_stats
 from distill_core.synthesis import synthesize as syn
 from distill_core.synthesis.step import RecoverStep
@@ -103,3 +105,29 @@ def test_compiled_recover_step_gives_the_eager_losses_gradients_and_images(froze
     torch.testing.assert_close(torch.stack([u.bn for u in fast.units]), torch.stack([u.bn for u in plain.units]),
                                rtol=1e-3, atol=1e-5)
     torch.testing.assert_close(fast.images, plain.images, atol=1e-3, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def twenty_images(digits):
+    """Two real digits images per class (N = 20)."""
+    return random_real_images(RealImagesConfig(ipc=2, seed=0), digits)
+
+
+def _store(teacher, images, **kw):
+    cfg = RelabelConfig(epochs=2, batch_size=8, crop_scale=(0.25, 1.0), value_dtype="fp32", **kw)
+    return relabel(teacher, images.images, cfg, torch.Generator().manual_seed(0), images.checksum, flip=False)
+
+
+def test_compiled_relabel_stores_the_eager_views_and_logits(digits_teacher, twenty_images, one_thread):
+    """Batches of 8, 8, 4 a label epoch; two batches per forward pass pads the last pass (4 views) to 16."""
+    model, _ = digits_teacher
+    eager = _store(model, twenty_images)
+    batched = _store(model, twenty_images, batches_per_forward=2)
+    fast = _store(model, twenty_images, batches_per_forward=2, compile="default", channels_last=True)
+    for other in (batched, fast):
+        for name in ("image_index", "boxes", "flips", "partner", "lam", "mix_box", "batch_len", "batch_epoch"):
+            assert torch.equal(getattr(other, name), getattr(eager, name)), name
+    torch.testing.assert_close(batched.values, eager.values, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast.values, eager.values, rtol=1e-4, atol=1e-4)
+    with StaticForward(model, torch.device("cpu"), rows=4) as forward, pytest.raises(ValueError, match="at most 4"):
+        forward(twenty_images.images[:5])
