@@ -1,5 +1,5 @@
-"""Compiled and channels-last paths give what the eager path gives (the recover step, the relabel
-forward pass), on CPU with Inductor and the system C++ compiler. Each compile takes seconds to tens
+"""Compiled and channels-last paths give what the eager path gives (recover step, relabel forward,
+student step), on CPU with Inductor and the system C++ compiler. Each compile takes seconds to tens
 of seconds, so there are few of them, on the session's tiny digits teacher."""
 import dataclasses
 
@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from distill_core.compiled import StaticForward, check_compile
+from distill_core.labels.prune import prune
 from distill_core.labels.realimages import RealImagesConfig, random_real_images
 from distill_core.labels.relabel import RelabelConfig, relabel
+from distill_core.labels.student import StudentConfig, build_student, train_student
 from distill_core.synthesis import bn_stats
 from distill_core.synthesis import synthesize as syn
 from distill_core.synthesis.step import RecoverStep
@@ -131,3 +133,24 @@ def test_compiled_relabel_stores_the_eager_views_and_logits(digits_teacher, twen
     torch.testing.assert_close(fast.values, eager.values, rtol=1e-4, atol=1e-4)
     with StaticForward(model, torch.device("cpu"), rows=4) as forward, pytest.raises(ValueError, match="at most 4"):
         forward(twenty_images.images[:5])
+
+
+def test_compiled_student_step_trains_as_eager(digits, digits_teacher, twenty_images, one_thread):
+    teacher, _ = digits_teacher
+    store = relabel(teacher, twenty_images.images, RelabelConfig(epochs=3, batch_size=10, crop_scale=(0.25, 1.0)),
+                    torch.Generator().manual_seed(0), twenty_images.checksum, flip=False)
+    small, plan = prune(store, "random", 0.0, torch.Generator().manual_seed(0), twenty_images.labels)
+    base = StudentConfig(model="convnet", model_args={"width": 8, "depth": 2}, epochs=3, lr=1e-2, device="cpu")
+    runs = []
+    for cfg in (base, dataclasses.replace(base, compile="default", channels_last=True)):
+        runs.append(train_student(cfg, twenty_images, digits.test, torch.device("cpu"), torch.Generator().manual_seed(0),
+                                  small, plan))
+    eager, fast = runs
+    start = build_student(base, twenty_images, torch.device("cpu")).state_dict()
+    assert (eager.model.state_dict()["head.weight"] - start["head.weight"]).abs().max() > 1e-3  # it trained
+    losses = [[h["loss"] for h in r.history] for r in runs]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-3)
+    for (name, a), b in zip(eager.model.state_dict().items(), fast.model.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4, msg=name)
+    assert all(p.is_contiguous() for p in fast.model.parameters())
+
