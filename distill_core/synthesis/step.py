@@ -54,16 +54,12 @@ def cosine_schedule(lr: float, steps: int) -> torch.Tensor:
     return torch.tensor([0.5 * lr * (1.0 + math.cos(math.pi * t / steps)) for t in range(steps)], dtype=torch.float64)
 
 
-def _adam_update(z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, step_size: torch.Tensor,
-                 v_correction: torch.Tensor, t: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, b1: float,
-                 b2: float, eps: float) -> None:
-    a = step_size.index_select(0, t)  # [1]: no host sync, so a step never waits for the device
-    c = v_correction.index_select(0, t)
+def _adam_update(z: torch.Tensor, m: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, a: torch.Tensor,
+                 c: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, b1: float, b2: float, eps: float) -> None:
     m.mul_(b1).add_(grad, alpha=1 - b1)
     v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
     z.sub_(a * m / ((v / c).sqrt() + eps))
     z.copy_(torch.max(torch.min(z, hi), lo))
-    t.add_(1)
 
 
 class PixelAdam:
@@ -72,9 +68,10 @@ class PixelAdam:
     As torch.optim.Adam without amsgrad or decay (Kingma & Ba), betas (0.5, 0.9), eps 1e-8:
         m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  z <- clip(z - a_t m / (sqrt(v / c_t) + eps), lo, hi)
     with a_t = lr_t / (1 - b1^t), c_t = 1 - b2^t at step t = 1, 2, ... The learning rates lr [T] are
-    fixed up front, so a_t and c_t live on the device with the step counter and one update is a few
-    in-place ops (one kernel compiled). Written out rather than torch.optim.Adam for that, and
-    because importing torch's optimiser machinery costs seconds of a short CLI run.
+    fixed up front, so a_t and c_t live on the device with the step counter: a step never waits for
+    the host, and the update is a few in-place ops on z (one kernel compiled, whatever T is).
+    Written out rather than torch.optim.Adam for that, and because importing torch's optimiser
+    machinery costs seconds of a short CLI run.
     """
 
     def __init__(self, z: torch.Tensor, lr: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, compile: str = "off",
@@ -90,5 +87,6 @@ class PixelAdam:
 
     def step(self, z: torch.Tensor, grad: torch.Tensor) -> None:
         """One update of z in place (at most T of them: the schedule's length)."""
-        self._update(z, self.m, self.v, grad, self.step_size, self.v_correction, self.t, self.lo, self.hi,
-                     self.b1, self.b2, self.eps)
+        a, c = self.step_size.index_select(0, self.t), self.v_correction.index_select(0, self.t)  # [1] each
+        self.t.add_(1)
+        self._update(z, self.m, self.v, grad, a, c, self.lo, self.hi, self.b1, self.b2, self.eps)
