@@ -12,7 +12,8 @@ Every `compile` knob takes one of COMPILE_MODES:
 A compiled function is built once per job and reused by every call; each distinct input shape
 compiles once. A call that would need more shapes than TorchDynamo's recompile limit raises
 instead of quietly running eager. `channels_last` knobs hold a model's 4-D weights and its inputs
-in NHWC layout, which bf16 convolutions on tensor cores prefer; values are unchanged.
+in NHWC layout, the one cuDNN's bf16 tensor-core convolutions work in; values are unchanged.
+bench/gpu.py times every path against its eager one.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from .device import autocast
 COMPILE_MODES = ("off", "default", "reduce-overhead")
 COMPILE_HELP = ("torch.compile of the step: off (eager) | default (Inductor, static shapes) | reduce-overhead "
                 "(adds CUDA graphs; CUDA only). The first step of each input shape compiles (tens of seconds)")
-CHANNELS_LAST_HELP = "hold the model's weights and its inputs in channels-last (NHWC) layout; pays with bf16 on a GPU"
+CHANNELS_LAST_HELP = "hold the model's weights and its inputs in channels-last (NHWC) layout, as bf16 GPU convolutions use"
 
 
 def check_compile(mode: str, device: torch.device) -> None:

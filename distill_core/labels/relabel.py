@@ -107,7 +107,8 @@ class RelabelConfig:
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     amp: str = knob("off", "teacher forward precision: off | bf16", choices=AMP_MODES)
     batches_per_forward: int = knob(1, "stored batches the teacher labels in one forward pass (k x B views); "
-                                       "1 on a CPU, 8 on a GPU (B 128 -> 1,024 views). The store does not depend on it")
+                                       "1 on a CPU, 8 on a GPU (B 128 -> 1,024 views). Views and draws do not "
+                                       "depend on it, logits only to float rounding")
     compile: str = knob("off", COMPILE_HELP, choices=COMPILE_MODES)
     channels_last: bool = knob(False, CHANNELS_LAST_HELP)
 
