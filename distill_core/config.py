@@ -22,8 +22,6 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 C = TypeVar("C")
 
 def knob(default: Any, help: str, choices: tuple | None = None, label: str | None = None,
@@ -225,6 +223,8 @@ def _hashable(v: Any) -> bool:
 
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping (safe_load) with a clear error for a missing or malformed file."""
+    import yaml  # here, not at the top: the stages' loops (and bench/gpu.py) need only torch and torchvision
+
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config file not found: {path}")
@@ -241,6 +241,8 @@ def load_yaml(path: str | Path) -> dict:
 
 def dump_yaml(cfg: Any) -> str:
     """The config as YAML; its `derived_fields()` (if any) say on their lines where their values came from."""
+    import yaml
+
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
     notes = _derived(cfg)
     if not notes:

@@ -11,6 +11,7 @@ from distill_core.models import predict_logits
 from distill_core.synthesis import bn_stats
 from distill_core.synthesis import synthesize as syn
 from distill_core.synthesis.run import run_synthesize
+from distill_core.synthesis.step import PixelAdam
 from distill_core.synthesis.synthesize import SynthesisConfig
 
 
@@ -213,13 +214,23 @@ def test_pixel_adam_matches_torch_adam():
     z = torch.randn(4, 3, generator=g)
     ref = z.clone().requires_grad_(True)
     opt = torch.optim.Adam([ref], lr=0.2, betas=(0.5, 0.9), eps=1e-8)
-    adam = syn._Adam(z)
+    unbounded = torch.tensor(float("inf"))
+    adam = PixelAdam(z, torch.full((5,), 0.2), -unbounded, unbounded)
     for _ in range(5):
         grad = torch.randn(4, 3, generator=g)
         ref.grad = grad.clone()
         opt.step()
-        adam.step(z, grad, 0.2)
+        adam.step(z, grad)
     torch.testing.assert_close(z, ref.detach())
+
+
+def test_pixel_adam_clips_to_the_pixel_range_after_each_step():
+    z = torch.zeros(2, 1, 2, 2)
+    lo, hi = torch.full((1, 1, 1, 1), -0.5), torch.full((1, 1, 1, 1), 0.25)
+    adam = PixelAdam(z, torch.full((2,), 10.0), lo, hi)
+    grad = torch.tensor([-1.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    adam.step(z, grad)
+    assert z[0].unique().tolist() == [0.25] and z[1].unique().tolist() == [-0.5]
 
 
 def test_synthesize_command_takes_a_class_list(digits_teacher_dir, tmp_path):

@@ -15,6 +15,11 @@ parameters, so a student can rebuild exactly that view and meet its own soft lab
                    (int16 when C <= 32767, else int32).
 
 Bytes = V * (25 + logit bytes) + NB * 36, V = N * E for a full store: about N * E * (2C + 25) in fp16.
+
+All randomness comes from one generator in epoch order (`draw_epoch`); rendering the views and the
+teacher's forward pass (`label_epoch`: k stored batches per pass, eager or compiled) draw nothing,
+so a process can skip an epoch by drawing it only. That is how the job (`labels.relabel_run`)
+shards the epochs over torchrun ranks and resumes, with the store of one uninterrupted process.
 """
 from __future__ import annotations
 
@@ -26,9 +31,10 @@ from typing import Callable, ClassVar
 import torch
 
 from .. import augment
+from ..compiled import CHANNELS_LAST_HELP, COMPILE_HELP, COMPILE_MODES, StaticForward
 from ..config import FINAL_TEACHER_LEGACY, check_choices, check_int, check_positive, check_range, check_teacher_epoch, knob
-from ..device import AMP_MODES, autocast, make_generator, resolve_device
-from ..imageset import ImageSetArtifact, load_image_set
+from ..device import AMP_MODES
+from ..imageset import ImageSetArtifact
 
 SCHEMA = "distill_core.labels/1"
 PARAMS_FILE = "label_params.pt"
@@ -100,6 +106,11 @@ class RelabelConfig:
     seed: int = knob(0, "seed of the views and mixing")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     amp: str = knob("off", "teacher forward precision: off | bf16", choices=AMP_MODES)
+    batches_per_forward: int = knob(1, "stored batches the teacher labels in one forward pass (k x B views); "
+                                       "1 on a CPU, 8 on a GPU (B 128 -> 1,024 views). Views and draws do not "
+                                       "depend on it, logits only to float rounding")
+    compile: str = knob("off", COMPILE_HELP, choices=COMPILE_MODES)
+    channels_last: bool = knob(False, CHANNELS_LAST_HELP)
 
     LEGACY_VALUES: ClassVar[dict] = {"teacher_epoch": FINAL_TEACHER_LEGACY}
 
@@ -107,6 +118,7 @@ class RelabelConfig:
         check_teacher_epoch(self.teacher_epoch)
         check_int("epochs", self.epochs)
         check_int("batch_size", self.batch_size)
+        check_int("batches_per_forward", self.batches_per_forward)
         check_range("crop_scale", self.crop_scale, 1e-3, 1.0)
         check_positive("mix_alpha", self.mix_alpha)
         check_int("topk", self.topk, minimum=0)
@@ -221,32 +233,74 @@ def _epoch_batches(n: int, batch_size: int, generator: torch.Generator) -> list[
 COLUMNS = ("index", "boxes", "flips", "partner", "lam", "mixbox", "len", "epoch", "logits")
 
 
-@torch.no_grad()
-def relabel_epoch(teacher: torch.nn.Module, images: torch.Tensor, cfg: RelabelConfig, generator: torch.Generator,
-                  flip: bool, epoch: int) -> dict[str, torch.Tensor]:
-    """One label epoch's columns (see COLUMNS; logits float32 [N, K]): shuffle, split into batches of
-    `cfg.batch_size`, draw a crop box and flip per view and one mix per batch, render, keep the logits."""
-    device = images.device
-    n, size = len(images), images.shape[-1]
-    cols: dict[str, list[torch.Tensor]] = {k: [] for k in COLUMNS}
+@dataclass(frozen=True)
+class BatchDraw:
+    """One stored batch's view parameters: image indices int64 [b] (CPU), crop boxes [b, 4], flips bool [b], mix."""
+
+    index: torch.Tensor
+    boxes: torch.Tensor
+    flips: torch.Tensor
+    mix: augment.MixParams
+
+
+def draw_epoch(n: int, size: int, cfg: RelabelConfig, generator: torch.Generator, flip: bool) -> list[BatchDraw]:
+    """One label epoch's draws: shuffle the N images, split into batches of `cfg.batch_size`, draw a crop
+    box and flip per view and one mix per batch. Only this consumes the generator (rendering and the
+    teacher do not), so replaying it advances the generator exactly as labelling the epoch would."""
+    out = []
     for idx in _epoch_batches(n, cfg.batch_size, generator):
         b = len(idx)
         boxes = augment.sample_resized_crops(b, cfg.crop_scale, generator=generator)
-        flips = augment.sample_flips(b, 0.5, generator) if flip else torch.zeros(b, dtype=torch.bool, device=device)
-        mix = augment.sample_mix(cfg.mix, b, size, cfg.mix_alpha, generator)
-        views = augment.apply_views(images[idx.to(device)], boxes, flips, mix)
-        with autocast(device, cfg.amp):
-            logits = teacher(views).float()
-        cols["index"].append(idx.int())
-        cols["boxes"].append(boxes.cpu())
-        cols["flips"].append(flips.cpu())
-        cols["partner"].append(mix.perm.cpu().int())
-        cols["lam"].append(torch.tensor([mix.lam], dtype=torch.float32))
-        cols["mixbox"].append(torch.tensor([mix.box], dtype=torch.int32))
-        cols["len"].append(torch.tensor([b], dtype=torch.int32))
-        cols["epoch"].append(torch.tensor([epoch], dtype=torch.int32))
-        cols["logits"].append(logits.cpu())
+        flips = augment.sample_flips(b, 0.5, generator) if flip else torch.zeros(b, dtype=torch.bool)
+        out.append(BatchDraw(idx, boxes, flips, augment.sample_mix(cfg.mix, b, size, cfg.mix_alpha, generator)))
+    return out
+
+
+def label_epoch(forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, draws: list[BatchDraw],
+                epoch: int, per_forward: int = 1) -> dict[str, torch.Tensor]:
+    """One label epoch's columns (see COLUMNS; logits float32 [N, K]): render every batch's views (crop,
+    flip, mix) on the images' device and keep the teacher's logits, `per_forward` batches per pass."""
+    cols: dict[str, list[torch.Tensor]] = {k: [] for k in COLUMNS}
+    for i in range(0, len(draws), per_forward):
+        chunk = draws[i : i + per_forward]
+        views = torch.cat([augment.apply_views(images[d.index.to(images.device)], d.boxes, d.flips, d.mix)
+                           for d in chunk])
+        for d, logits in zip(chunk, forward(views).cpu().split([len(d.index) for d in chunk])):
+            cols["index"].append(d.index.int())
+            cols["boxes"].append(d.boxes.cpu())
+            cols["flips"].append(d.flips.cpu())
+            cols["partner"].append(d.mix.perm.cpu().int())
+            cols["lam"].append(torch.tensor([d.mix.lam], dtype=torch.float32))
+            cols["mixbox"].append(torch.tensor([d.mix.box], dtype=torch.int32))
+            cols["len"].append(torch.tensor([len(d.index)], dtype=torch.int32))
+            cols["epoch"].append(torch.tensor([epoch], dtype=torch.int32))
+            cols["logits"].append(logits)
     return {k: torch.cat(v) for k, v in cols.items()}
+
+
+def teacher_forward(teacher: torch.nn.Module, cfg: RelabelConfig, device: torch.device) -> StaticForward:
+    """The teacher's logits on up to k x B views per pass, with the config's precision, layout and compilation."""
+    return StaticForward(teacher.eval(), device, cfg.batches_per_forward * cfg.batch_size, cfg.amp, cfg.compile,
+                         cfg.channels_last)
+
+
+def label_epochs(teacher: torch.nn.Module, images: torch.Tensor, cfg: RelabelConfig, generator: torch.Generator,
+                 flip: bool, start: int, owned: Callable[[int], bool],
+                 on_epoch: Callable[[int, dict[str, torch.Tensor]], None]) -> None:
+    """Walk the label epochs from `start` (the generator in its state before that epoch) up to the last
+    one `owned`: draw each, label those owned, `on_epoch(epoch, stored columns)` after each labelled one.
+    Epochs not owned are drawn only (no rendering, no teacher), so every rank of a sharded run labels
+    its epochs with the draws a single process would make."""
+    num_classes = teacher.head.out_features
+    if cfg.topk > num_classes:
+        raise ValueError(f"topk {cfg.topk} exceeds the teacher's {num_classes} classes; lower topk")
+    todo = [e for e in range(start, cfg.epochs) if owned(e)]
+    with torch.no_grad(), teacher_forward(teacher, cfg, images.device) as forward:
+        for epoch in range(start, todo[-1] + 1 if todo else start):
+            draws = draw_epoch(len(images), images.shape[-1], cfg, generator, flip)
+            if owned(epoch):
+                cols = label_epoch(forward, images, draws, epoch, cfg.batches_per_forward)
+                on_epoch(epoch, stored_columns(cols, cfg, num_classes))
 
 
 @torch.no_grad()
@@ -263,25 +317,30 @@ def relabel(
 ) -> LabelStore:
     """Build a label store for `images` [N, C, H, W] in [0, 1] (on the teacher's device).
 
-    Per label epoch, `relabel_epoch`; after each, `on_epoch(epoch, columns)` (the job saves them with
-    the generator's state). `done`: the columns of epochs 0..k-1 already made (resume); the generator
-    must then be in the state it had after epoch k-1, and the store equals an uninterrupted one.
+    Per label epoch, `draw_epoch` then `label_epoch`; after each, `on_epoch(epoch, columns)`. `done`:
+    the columns of epochs 0..k-1 already made; the generator must then be in the state it had after
+    epoch k-1, and the store equals an uninterrupted one.
     """
-    teacher.eval()
-    n, size = len(images), images.shape[-1]
     num_classes = teacher.head.out_features
-    if cfg.topk > num_classes:
-        raise ValueError(f"topk {cfg.topk} exceeds the teacher's {num_classes} classes; lower topk")
     chunks = list(done or [])
-    for epoch in range(len(chunks), cfg.epochs):
-        chunks.append(stored_columns(relabel_epoch(teacher, images, cfg, generator, flip, epoch), cfg, num_classes))
-        on_epoch(epoch, chunks[-1])
+
+    def keep(epoch: int, cols: dict[str, torch.Tensor]) -> None:
+        chunks.append(cols)
+        on_epoch(epoch, cols)
         on_progress((epoch + 1) / cfg.epochs, f"label epoch {epoch + 1}/{cfg.epochs}")
+
+    label_epochs(teacher, images, cfg, generator, flip, len(chunks), lambda e: True, keep)
+    return assemble_store(chunks, cfg, checksum, len(images), num_classes, images.shape[-1])
+
+
+def assemble_store(chunks: list[dict[str, torch.Tensor]], cfg: RelabelConfig, checksum: str, num_images: int,
+                   num_classes: int, size: int) -> LabelStore:
+    """The label store of every label epoch's stored columns, in epoch order."""
     cols = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
     lens = cols["len"]
     return LabelStore(
-        checksum=checksum, num_images=n, num_classes=num_classes, epochs=cfg.epochs, batch_size=cfg.batch_size,
-        mix=cfg.mix, out_size=size, image_index=cols["index"], boxes=cols["boxes"].float(),
+        checksum=checksum, num_images=num_images, num_classes=num_classes, epochs=cfg.epochs,
+        batch_size=cfg.batch_size, mix=cfg.mix, out_size=size, image_index=cols["index"], boxes=cols["boxes"].float(),
         flips=cols["flips"], partner=cols["partner"], lam=cols["lam"],
         mix_box=cols["mixbox"], batch_start=torch.cumsum(lens.long(), 0) - lens.long(), batch_len=lens,
         batch_epoch=cols["epoch"], values=cols["values"], indices=cols.get("indices"),
@@ -393,70 +452,47 @@ EPOCHS_DIR = "label_epochs"  # finished label epochs of an unfinished run (remov
 EPOCH_SCHEMA = "distill_core.label_epoch/1"
 
 
-def save_label_epoch(run_dir: Path, epoch: int, cols: dict[str, torch.Tensor], generator: torch.Generator,
-                     checksum: str) -> None:
-    """One finished label epoch and the generator's state after it, written atomically."""
+def _epoch_path(run_dir: Path, epoch: int) -> Path:
+    return Path(run_dir) / EPOCHS_DIR / f"epoch_{epoch:05d}.pt"
+
+
+def save_label_epoch(run_dir: Path, epoch: int, cols: dict[str, torch.Tensor], checksum: str) -> None:
+    """One finished label epoch's stored columns, written atomically."""
     from ..runs import save_tensors
 
-    save_tensors(Path(run_dir) / EPOCHS_DIR / f"epoch_{epoch:05d}.pt",
-                 {"schema": EPOCH_SCHEMA, "epoch": epoch, "checksum": checksum, "columns": cols,
-                  "generator": generator.get_state()})
+    save_tensors(_epoch_path(run_dir, epoch), {"schema": EPOCH_SCHEMA, "epoch": epoch, "checksum": checksum,
+                                               "columns": cols})
 
 
-def load_label_epochs(run_dir: Path, checksum: str) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor | None]:
-    """(columns of epochs 0..k-1, generator state after epoch k-1) saved in a run folder; ([], None) if none."""
+def saved_label_epochs(run_dir: Path) -> set[int]:
+    """Epochs with a file under label_epochs/ (by name; `load_label_epochs` checks the contents)."""
+    names = (p.stem.removeprefix("epoch_") for p in (Path(run_dir) / EPOCHS_DIR).glob("epoch_*.pt"))
+    return {int(n) for n in names if n.isdigit()}
+
+
+def load_label_epochs(run_dir: Path, checksum: str, epochs: set[int] | None = None) -> dict[int, dict[str, torch.Tensor]]:
+    """{epoch: stored columns} of the saved label epochs (all, or those in `epochs`); ValueError naming a
+    file that is not a label epoch of the images with this checksum."""
     from ..runs import load_tensors
 
-    chunks, state = [], None
-    while (path := Path(run_dir) / EPOCHS_DIR / f"epoch_{len(chunks):05d}.pt").is_file():
+    out = {}
+    for epoch in sorted(saved_label_epochs(run_dir) if epochs is None else epochs):
+        path = _epoch_path(run_dir, epoch)
         raw = load_tensors(path)
         if not isinstance(raw, dict) or raw.get("schema") != EPOCH_SCHEMA or raw.get("checksum") != checksum \
-                or not set(COLUMNS) - {"logits"} | {"values"} <= set(raw.get("columns", {})):
+                or raw.get("epoch") != epoch or not set(COLUMNS) - {"logits"} | {"values"} <= set(raw.get("columns", {})):
             raise ValueError(f"{path} is not a label epoch of these images ({EPOCH_SCHEMA}); delete {EPOCHS_DIR}/ "
                              "and resume, or start with --overwrite")
-        chunks.append(raw["columns"])
-        state = raw["generator"]
-    return chunks, state
+        out[epoch] = raw["columns"]
+    return out
 
 
 def run_relabel(cfg: RelabelConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
-    """Job: relabel an image run with a teacher run into `run_dir` (label_params.pt + label_logits.pt).
+    """Job: relabel an image run with a teacher run into `run_dir` (label_params.pt + label_logits.pt);
+    one process, or one per rank under torchrun (`labels.relabel_run`). Returns the metrics."""
+    from .relabel_run import run_relabel_job
 
-    Each finished label epoch is saved under label_epochs/ with the generator's state, so `--resume`
-    continues from the last finished epoch and gives the same store as an uninterrupted run.
-    """
-    from .. import jobs
-    from ..device import require_memory
-    from ..runs import remove_partial
-
-    if not cfg.images or not cfg.teacher:
-        raise ValueError("relabel needs --images (an image run) and --teacher (a teacher run)")
-    device = resolve_device(cfg.device)
-
-    def body(ctx: jobs.JobContext) -> dict:
-        art = load_image_set(cfg.images)
-        teacher, spec, ckpt = load_checked_teacher(cfg.teacher, cfg.teacher_epoch, art.info, device)
-        n, c = len(art.images), spec.info.num_classes
-        per_view = VIEW_META_BYTES + logit_bytes_per_view(c, VALUE_DTYPES[cfg.value_dtype].itemsize, cfg.topk)
-        require_memory(n * cfg.epochs * per_view * 2, "cpu",
-                       f"relabeling {n} images for {cfg.epochs} label epochs", "lower epochs (or relabel fewer images)")
-        generator = make_generator(cfg.seed, device)
-        done, state = load_label_epochs(ctx.run_dir, art.checksum) if ctx.resume else ([], None)
-        if state is not None:
-            generator.set_state(state)
-            ctx.report(len(done) / cfg.epochs, f"resuming after label epoch {len(done)}/{cfg.epochs}")
-        store = relabel(teacher, art.images.to(device), cfg, generator, art.checksum, art.info.flip, ctx.report,
-                        done=done, on_epoch=lambda e, cols: save_label_epoch(ctx.run_dir, e, cols, generator,
-                                                                             art.checksum))
-        epoch = ckpt.get("epoch") if cfg.teacher_epoch is None else cfg.teacher_epoch
-        store.extra.update(teacher=str(cfg.teacher), teacher_epoch=epoch)
-        on_disk = save_store(ctx.run_dir, store)
-        remove_partial(ctx.run_dir, EPOCHS_DIR)
-        return store_metrics(store) | {"bytes_on_disk": on_disk, "images": str(cfg.images),
-                                       "teacher": str(cfg.teacher), "teacher_test_acc": ckpt.get("test_acc"),
-                                       "resumed_after_epoch": len(done)}
-
-    return jobs.run_stage("relabel", cfg, run_dir, body, device, cfg.seed, resume, overwrite)
+    return run_relabel_job(cfg, run_dir, resume, overwrite)
 
 
 def store_metrics(store: LabelStore) -> dict:

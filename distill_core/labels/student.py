@@ -20,9 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import augment
+from ..compiled import CHANNELS_LAST_HELP, COMPILE_HELP, COMPILE_MODES, TrainStep, held_channels_last
 from ..config import check_choices, check_int, check_positive, check_range, knob
 from ..data import ImageSet
-from ..device import AMP_MODES, autocast, make_generator, resolve_device
+from ..device import AMP_MODES, make_generator, resolve_device
 from ..imageset import ImageSetArtifact
 from ..models import Classifier, ModelSpec, evaluate
 from ..teacher import lr_at, make_optimizer, teacher_dataset_spec
@@ -59,6 +60,8 @@ class StudentConfig:
     seed: int = knob(0, "seed of init, pruning draw and batch order")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     amp: str = knob("off", "mixed precision: off | bf16", choices=AMP_MODES)
+    compile: str = knob("off", COMPILE_HELP, choices=COMPILE_MODES)
+    channels_last: bool = knob(False, CHANNELS_LAST_HELP)
 
     def __post_init__(self):
         check_int("epochs", self.epochs, minimum=0)
@@ -217,23 +220,28 @@ def _train_loop(cfg: StudentConfig, model: Classifier, epochs: int, steps: int,
                 loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], test: ImageSet,
                 device: torch.device, on_progress: Callable[[float, str], None]) -> StudentResult:
     """`epochs` epochs of `steps` optimiser steps over `batches(epoch)`, cosine lr with warm-up,
-    evaluated on `test` every `cfg.eval_every` epochs and after the last."""
-    opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
+    evaluated on `test` every `cfg.eval_every` epochs and after the last. The step (forward, loss,
+    backward, optimiser) is `compiled.TrainStep`: eager or compiled, channels-last or not."""
+    with held_channels_last(model, cfg.channels_last):
+        opt = make_optimizer(cfg.optimizer, model.parameters(), cfg.lr, cfg.weight_decay)
+        train_step = TrainStep(model, opt, loss_fn, device, cfg.amp, cfg.compile, cfg.channels_last)
+        return _epochs(cfg, model, opt, train_step, epochs, steps, batches, test, device, on_progress)
+
+
+def _epochs(cfg: StudentConfig, model: Classifier, opt: torch.optim.Optimizer, train_step: TrainStep, epochs: int,
+            steps: int, batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]], test: ImageSet,
+            device: torch.device, on_progress: Callable[[float, str], None]) -> StudentResult:
+    """The epochs of `_train_loop` with its optimiser and step."""
     total, warmup = epochs * steps, cfg.warmup_epochs * steps
     result, step = StudentResult(model), 0
     for epoch in range(epochs):
         model.train()
-        loss_sum = 0.0
+        loss_sum = torch.zeros((), device=device)  # summed on the device: no host sync per step
         for views, target in batches(epoch):
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, warmup, cfg.lr)
-            with autocast(device, cfg.amp):
-                out = model(views)
-            loss = loss_fn(out.float(), target)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum, step = loss_sum + float(loss.detach()), step + 1
+            loss_sum, step = loss_sum + train_step(views, target), step + 1
+        loss_sum = float(loss_sum)
         if not math.isfinite(loss_sum):
             raise FloatingPointError(f"student loss became NaN/inf in epoch {epoch + 1}; lower lr (now {cfg.lr})")
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == epochs:

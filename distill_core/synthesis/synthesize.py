@@ -19,6 +19,7 @@ from its own generator keyed by (seed, unit), so results do not depend on G, on 
 on how units are sharded over processes. Pixels are optimised as z = (x - mean) / std with Adam
 (betas 0.5, 0.9), cosine learning rate to 0, z clipped to the valid pixel range after each step.
 The loss of a pass is the sum of its groups' losses, so each image gets exactly its own group's gradient.
+The step runs eagerly or compiled (`compile`, `channels_last`, `amp`; see `synthesis.step`).
 
 The run-folder job `run_synthesize` is in `synthesis.run`. A run folder holds images.pt
 (imageset schema; method = preset), losses.pt (CE and BN term [units, iterations]) and losses.csv,
@@ -39,12 +40,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import augment
+from ..compiled import CHANNELS_LAST_HELP, COMPILE_HELP, COMPILE_MODES, to_layout
 from ..config import check_choices, check_int, check_positive, check_range, check_teacher_epoch, knob
 from ..data import DatasetInfo, ImageSet
 from ..device import AMP_MODES, autocast
 from .bn_stats import MODES as STATS_MODES
 from .bn_stats import BNStatistics, check_stats_mode
 from .hooks import BNInputCapture
+from .step import PixelAdam, RecoverStep, cosine_schedule
 
 PRESETS: dict[str, tuple[str, str] | None] = {
     "sre2l": ("cross_class", "global"), "+C": ("class_wise", "global"), "lpld": ("class_wise", "class"), "custom": None,
@@ -115,6 +118,8 @@ class SynthesisConfig:
     device: str = knob("auto", "auto | cpu | cuda[:N]", label="Device", advanced=True)
     amp: str = knob("off", "mixed precision of the teacher forward pass: off | bf16", choices=AMP_MODES,
                     label="Mixed precision", advanced=True)
+    compile: str = knob("off", COMPILE_HELP, choices=COMPILE_MODES, label="Compile the recover step", advanced=True)
+    channels_last: bool = knob(False, CHANNELS_LAST_HELP, label="Channels-last layout", advanced=True)
 
     def __post_init__(self):
         preset = PRESETS.get(self.preset)
@@ -130,6 +135,9 @@ class SynthesisConfig:
         if self.batching == "cross_class" and self.statistics == "class":
             raise ValueError("cross_class batches mix classes, so they match global statistics; "
                              "use statistics=global or batching=class_wise")
+        if self.compile != "off" and self.crop_mode == "pixel":
+            raise ValueError("compile needs crop_mode continuous: pixel crops slice each box on the host, which "
+                             "torch.compile cannot trace; use compile=off or crop_mode=continuous")
         check_teacher_epoch(self.teacher_epoch)
         check_int("ipc", self.ipc)
         check_int("iterations", self.iterations)
@@ -293,15 +301,44 @@ def group_bn_loss(inputs: list[torch.Tensor], mean: list[torch.Tensor], var: lis
     total = torch.zeros(groups, device=inputs[0].device)
     for l, a in enumerate(inputs):
         c = a.shape[1]
-        a = a.float().reshape(groups, a.shape[0] // groups, c, -1)
-        count = a.shape[1] * a.shape[3]
-        m = a.sum(3).sum(1) / count  # [G, C]; contiguous sums are ~5x faster than var_mean's backward on CPU
-        v = (a * a).sum(3).sum(1) / count - m * m
+        a, dims = _group_view(a.float(), groups)
+        count = a.numel() // (groups * c)
+        m = a.sum(dims) / count  # [G, C]; contiguous sums are ~5x faster than var_mean's backward on CPU
+        v = (a * a).sum(dims) / count - m * m
         term = torch.linalg.vector_norm(m - mean[l], dim=1) + torch.linalg.vector_norm(v - var[l], dim=1)
         if norm == "mean":
             term = term / math.sqrt(c)
         total = total + (first_multiplier if l == 0 else 1.0) * term
     return total / len(inputs) if norm == "mean" else total
+
+
+def _group_view(a: torch.Tensor, groups: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """BN input [G*n, C, ...] as a view [G, n, C, HW], or [G, n, HW, C] when it is channels-last, and the
+    dims the statistics sum over: so they read it once, in its own layout, without a copy."""
+    n, c = a.shape[0] // groups, a.shape[1]
+    if a.ndim == 4 and a.is_contiguous(memory_format=torch.channels_last) and not a.is_contiguous():
+        return a.permute(0, 2, 3, 1).reshape(groups, n, -1, c), (1, 2)
+    return a.reshape(groups, n, c, -1), (1, 3)
+
+
+def recover_losses(teacher: nn.Module, capture: BNInputCapture, z: torch.Tensor, draws: tuple[torch.Tensor, ...],
+                   y: torch.Tensor, t_mean: list[torch.Tensor], t_var: list[torch.Tensor], mean: torch.Tensor,
+                   std: torch.Tensor, cfg: SynthesisConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """CE [G] and BN term [G] of one iteration of G groups (the module docstring's L_g without alpha).
+
+    z: normalised images [G*n, C, H, W]; draws: this iteration's crop boxes [G*n, 4], flips [G*n]
+    and rolls [G*n, 2]; y: labels [G*n]; t_mean/t_var: per layer the targets [G, C_l]; mean/std:
+    [1, C, 1, 1]. `RecoverStep` runs it with the hooks of `capture` open, eagerly or compiled.
+    """
+    boxes, flips, shifts = draws
+    views = batched_roll(augment.apply_crops_by_mode(cfg.crop_mode, z, boxes, flips), shifts) * std + mean
+    with autocast(z.device, cfg.amp):
+        logits = teacher(to_layout(views, cfg.channels_last))
+    g = t_mean[0].shape[0]
+    ce = F.cross_entropy(logits.float(), y, reduction="none").view(g, -1).mean(1)
+    bn = group_bn_loss(capture.captured(), t_mean, t_var, g, cfg.first_bn_multiplier, cfg.bn_loss_norm)
+    capture.clear()
+    return ce, bn
 
 
 @dataclass
@@ -316,7 +353,7 @@ class _Pass:
         return _Draws(self.draws.boxes.to(device), self.draws.flips.to(device), self.draws.shifts.to(device))
 
 
-def _run_pass(cfg: SynthesisConfig, teacher: nn.Module, stats: BNStatistics, info: DatasetInfo, p: _Pass,
+def _run_pass(cfg: SynthesisConfig, step: RecoverStep, stats: BNStatistics, info: DatasetInfo, p: _Pass,
               device: torch.device, report: Callable[[int, torch.Tensor, torch.Tensor], None]):
     """Optimise one pass; returns (pixel images [G*n, ...] on CPU, ce [G, T], bn [G, T])."""
     g, n, t_max = len(p.units), len(p.units[0].slots), cfg.iterations
@@ -327,49 +364,25 @@ def _run_pass(cfg: SynthesisConfig, teacher: nn.Module, stats: BNStatistics, inf
     rows = torch.tensor([u.target_row for u in p.units], device=device)
     t_mean = [m.to(device).index_select(0, rows) for m in stats.mean]
     t_var = [v.to(device).index_select(0, rows) for v in stats.var]
-    adam = _Adam(z)
+    adam = PixelAdam(z, cosine_schedule(cfg.lr, t_max), lo, hi, step.compile)
     ce_hist = torch.zeros(g, t_max, device=device)
     bn_hist = torch.zeros(g, t_max, device=device)
     check_every = 1 if device.type == "cpu" else 25
     draws = p.to(device)  # one host-to-device copy per pass, not per step
-    with BNInputCapture(teacher) as cap:
+    with step:
         for it in range(t_max):
-            boxes, flips, shifts = (d[:, it].repeat_interleave(n, 0) for d in (draws.boxes, draws.flips, draws.shifts))
-            views = batched_roll(augment.apply_crops_by_mode(cfg.crop_mode, z, boxes, flips), shifts)
-            with autocast(device, cfg.amp):
-                logits = teacher(views * std + mean)
-            ce = F.cross_entropy(logits.float(), y, reduction="none").view(g, n).mean(1)
-            bn = group_bn_loss(cap.captured(), t_mean, t_var, g, cfg.first_bn_multiplier, cfg.bn_loss_norm)
-            cap.clear()
+            drawn = tuple(d[:, it].repeat_interleave(n, 0) for d in (draws.boxes, draws.flips, draws.shifts))
+            ce, bn = step.losses(z, drawn, y, t_mean, t_var, mean, std, cfg)
             loss = (ce + cfg.bn_weight * bn).sum()
             (grad,) = torch.autograd.grad(loss, z)
             with torch.no_grad():
-                adam.step(z, grad, 0.5 * cfg.lr * (1.0 + math.cos(math.pi * it / t_max)))
-                z.copy_(torch.max(torch.min(z, hi), lo))
+                adam.step(z, grad)
                 ce_hist[:, it], bn_hist[:, it] = ce.detach(), bn.detach()
             if (it + 1) % check_every == 0 or it + 1 == t_max:
                 _check_finite(ce_hist, bn_hist, it + 1, p.units)
                 report(it + 1, ce_hist[:, it], bn_hist[:, it])
     images = (z.detach() * std + mean).clamp(0, 1).float().cpu()
     return images, ce_hist.cpu(), bn_hist.cpu()
-
-
-class _Adam:
-    """Adam (Kingma & Ba) with betas (0.5, 0.9), eps 1e-8, as torch.optim.Adam without amsgrad/decay:
-    m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  z <- z - lr/(1-b1^t) * m / (sqrt(v/(1-b2^t)) + eps).
-    Written out because it is five in-place ops on one tensor (and spares importing torch's optimiser
-    machinery, seconds of a short CLI run)."""
-
-    def __init__(self, z: torch.Tensor, betas: tuple[float, float] = (0.5, 0.9), eps: float = 1e-8):
-        self.m, self.v = torch.zeros_like(z), torch.zeros_like(z)
-        self.b1, self.b2, self.eps, self.t = betas[0], betas[1], eps, 0
-
-    def step(self, z: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
-        self.t += 1
-        self.m.mul_(self.b1).add_(grad, alpha=1 - self.b1)
-        self.v.mul_(self.b2).addcmul_(grad, grad, value=1 - self.b2)
-        denom = (self.v / (1 - self.b2 ** self.t)).sqrt_().add_(self.eps)
-        z.addcdiv_(self.m, denom, value=-lr / (1 - self.b1 ** self.t))
 
 
 def _check_finite(ce: torch.Tensor, bn: torch.Tensor, upto: int, units: list[Unit]) -> None:
@@ -488,13 +501,14 @@ def synthesize_units(
     total = sum(len(u.slots) for u in units)
     try:
         teacher.requires_grad_(False)
+        step = RecoverStep(teacher, recover_losses, device, cfg.compile, cfg.channels_last)
         for size in sorted({len(u.slots) for u in units}, reverse=True):
             same = [u for u in units if len(u.slots) == size]
             group = choose_group_size(cfg, teacher, info, size, len(same), device)
             for i in range(0, len(same), group):
                 chunk = same[i : i + group]
                 report = _pass_reporter(on_progress, chunk, sum(len(r.slots) for r in finished), total, cfg)
-                images, ce, bn = _run_pass(cfg, teacher, stats, info, _prepare_pass(cfg, info, chunk, base, real),
+                images, ce, bn = _run_pass(cfg, step, stats, info, _prepare_pass(cfg, info, chunk, base, real),
                                            device, report)
                 for j, u in enumerate(chunk):
                     r = UnitResult(u.key, u.slots, u.labels, images[j * size : (j + 1) * size], ce[j], bn[j])
