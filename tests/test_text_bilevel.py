@@ -51,7 +51,7 @@ def _cfg(**kw) -> TextBilevelConfig:
 
 def test_a_fresh_text_network_starts_near_uniform_predictions(weather):
     """θ_0 of the default gain predicts about 1/2 for each class: real-data cross-entropy ≈ log 2.
-    (Xavier gain 1 gives 0.68-0.91 here and 3.3 against log 4 on fortunes: a confident random net.)"""
+    (Xavier gain 1 gives 0.69-1.05 here, and 3.2-8.8 against log 4 on fortunes: confident random nets.)"""
     cfg = _cfg()
     inputs = text_inputs(cfg, weather)
     g = torch.Generator().manual_seed(0)
