@@ -21,7 +21,7 @@ st.caption("Bilevel dataset distillation (Wang et al. 2018) with learned soft la
 QUICK = {
     "images": {"dataset": "digits", "num_samples": 10, "outer_steps": 150, "outer_batch": 256, "init_lr": 0.1,
                "eval_nets": 2, "eval_standard_steps": 100, "checkpoint_every": 10, "device": "cpu"},
-    "text": {"dataset": "fortunes", "num_samples": 4, "outer_steps": 40, "outer_batch": 128, "init_lr": 0.01,
+    "text": {"dataset": "fortunes", "num_samples": 4, "outer_steps": 150, "outer_batch": 128,
              "eval_nets": 1, "eval_standard_steps": 50, "checkpoint_every": 5, "device": "cpu"},
 }
 CONFIGS = {"images": (BilevelConfig, "bilevel"), "text": (TextBilevelConfig, "bilevel-text")}
