@@ -20,8 +20,7 @@ st.html(
 def main() -> None:
     from appkit import home_view  # torch and the library load here, after the title is on screen
 
-    home_view.quick_start()
-    home_view.runs_table()
+    home_view.show()
 
 
 main()
