@@ -51,12 +51,15 @@ def summary_rows(result) -> list[dict]:
 def compute(names: list[str]):
     """The diversity job's Analysis of these runs, or None after drawing its progress, cancel or start button."""
     paths = [str(runs_root() / n) for n in names]
-    result = analysis_jobs.panel(paths, key="dv-job", label="Compute diversity (background job)",
-                                 feature_model=default_feature_model(paths))
+    fm = default_feature_model(paths)
+    result = analysis_jobs.panel(paths, key="dv-job", label="Compute diversity (background job)", feature_model=fm)
     if result is None:
         st.caption("Features, similarity within each class and the measures against real images run as a "
                    "background job (`python -m distill_core analyse`) writing a run folder: reloading the page "
                    "or switching pages loses nothing, and a finished one is read from disk.")
+    else:
+        folder = analysis_jobs.job_dir(paths, feature_model=fm)
+        st.caption(f"read from the analysis job's run folder `{folder.relative_to(runs_root())}`")
     return result
 
 

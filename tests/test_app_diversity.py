@@ -50,6 +50,7 @@ def test_diversity_table_has_one_row_per_chosen_run(app_env, diversity_done):
     assert ((within > -1) & (within <= 1)).all()
     assert all(c.startswith("[") for c in table["95% interval (classes)"])
     assert len(at.get("plotly_chart")) == 2  # per-class similarity + heatmaps
+    assert any(f"`.analyses/{diversity_done.name}`" in c.value for c in at.caption)  # where the numbers come from
 
 
 def test_recall_is_left_empty_where_it_cannot_be_computed(app_env, diversity_done):
