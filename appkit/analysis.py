@@ -13,6 +13,8 @@ from distill_core.analysis.run import AnalyseConfig
 from distill_core.analysis.run import analyse_runs as library_analyse_runs
 from distill_core.imageset import load_image_set
 
+from . import analysis_jobs
+
 
 def _stamp(paths: tuple[str, ...]) -> tuple:
     return tuple((p, (Path(p) / "images.pt").stat().st_mtime) for p in paths)
@@ -48,8 +50,6 @@ def analyse_runs(paths: list[str], embedding: str = "none", max_points: int = 50
 
     feature_model: a teacher run or checkpoint; None = the runs' own teacher or a teacher on their dataset.
     """
-    from . import analysis_jobs
-
     paths = [str(p) for p in paths]
     fm = default_feature_model(paths) if feature_model is None else feature_model
     if embedding == "none" and (done := analysis_jobs.result(analysis_jobs.job_dir(paths, feature_model=fm))):
