@@ -13,8 +13,8 @@ cold: a new Python process, as the app's embedding job is: "wall" is from starti
 end of the fit (interpreter, imports, UMAP's numba kernels read from the cache `dev.py setup` warmed,
 the fit), "proc cpu" that process's CPU seconds; "fit" is the fit alone (for UMAP, its import too);
 "compiled" counts the app's UMAP kernels numba had to compile instead of loading (0 once the cache is
-warm). warm: this process, after one untimed fit. On a shared CPU the wall time includes waiting for
-a core; the CPU seconds do not.
+warm). warm: this process, after one untimed fit, with the picture's trustworthiness at 15 neighbours.
+On a shared CPU the wall time includes waiting for a core; the CPU seconds do not.
 Prints a table and writes bench/results/embedding_speed.json.
 """
 from __future__ import annotations
@@ -93,13 +93,19 @@ def cold(method: str, params: dict, n: int, dims: int, threads: int) -> dict:
     now = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime
     return {"wall_s": round(time.perf_counter() - start, 2), "process_cpu_s": round(cpu, 2),
-            **json.loads(out.strip().splitlines()[-1])}
+            **json.loads(out.strip().splitlines()[-1]), "trustworthiness": None}
 
 
 def warm(x: np.ndarray, method: str, params: dict, threads: int) -> dict:
+    """A second fit in this process, and how faithful its picture is: trustworthiness at 15 neighbours
+    (1 = every point's nearest neighbours in 2-D are among its nearest in the features)."""
+    from sklearn.manifold import trustworthiness
+
     fit(x, method, params, threads)
-    row = timed(lambda: fit(x, method, params, threads))
-    return {"wall_s": row["fit_s"], "process_cpu_s": None, **row, "compiled": None}
+    out = {}
+    row = timed(lambda: out.update(xy=fit(x, method, params, threads)))
+    return {"wall_s": row["fit_s"], "process_cpu_s": None, **row, "compiled": None,
+            "trustworthiness": round(float(trustworthiness(x, out["xy"], n_neighbors=15)), 4)}
 
 
 def main() -> None:
@@ -132,11 +138,12 @@ def main() -> None:
                 if not isinstance(v, bool)), "fast_tsne": embeddings.FAST_TSNE, "umap_epochs": embeddings.FAST_UMAP_EPOCHS}
     print(f"load average {meta['load_1min'][0]} before, {meta['load_1min'][1]} after")
     print(f"{'method':<7} {'setting':<22} {'threads':>7} {'process':>7} {'n':>6} {'wall s':>7} {'proc cpu s':>10} "
-          f"{'fit s':>6} {'fit cpu s':>9} {'compiled':>8}")
+          f"{'fit s':>6} {'fit cpu s':>9} {'compiled':>8} {'trust':>6}")
     for r in rows:
         blank = {k: "" if v is None else v for k, v in r.items()}
         print(f"{r['method']:<7} {r['setting']:<22} {r['threads']:>7} {r['process']:>7} {r['n']:>6} {r['wall_s']:>7} "
-              f"{blank['process_cpu_s']:>10} {r['fit_s']:>6} {r['cpu_s']:>9} {blank['compiled']:>8}")
+              f"{blank['process_cpu_s']:>10} {r['fit_s']:>6} {r['cpu_s']:>9} {blank['compiled']:>8} "
+              f"{blank['trustworthiness']:>6}")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
 
