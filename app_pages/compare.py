@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Compare")
 st.caption("Two runs side by side: their images per class, within-class similarity with its uncertainty, "
            "accuracy against label compression from the sweeps that used each run, and what differs in their configs.")
+
+style.paint_now("Compare")
 
 # below the title, so it is on screen before the library (torch) loads
 from appkit import experiments, figures, results, runs_view, ui  # noqa: E402

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Data & teacher")
 st.caption("The teacher is the network whose BatchNorm statistics guide synthesis and whose logits are the soft labels.")
+
+style.paint_now("Data & teacher")
 
 # below the title, so it is on screen before the library (torch) loads
 from appkit import figures, forms, jobs_ui, runs_view, ui, uploads  # noqa: E402

@@ -5,9 +5,13 @@ import math
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Diversity")
 st.caption("Cross-class BN batching makes the images of one class alike (Xiao & He 2024). Cosine similarity "
            "within each class, Fréchet distance and k-NN precision / recall / density / coverage against real images.")
+
+style.paint_now("Diversity")
 
 # below the title, so it is on screen before the library (torch) loads
 from appkit import analysis_jobs, figures, runs_view, ui  # noqa: E402

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Embeddings")
 st.caption("Features of the real training images and of every chosen image set, projected together by one fit, "
            "so positions are comparable. Draw a box or lasso on the plot to see the selected images.")
+
+style.paint_now("Embeddings")
 
 # below the title, so it is on screen before the library (torch) loads
 from appkit import analysis_jobs, figures, ui  # noqa: E402

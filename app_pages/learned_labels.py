@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Learned labels")
 st.caption("Bilevel dataset distillation (Wang et al. 2018) with learned soft labels (Sucholutsky & Schonlau, "
            "IJCNN 2021): M synthetic samples, one unnormalised label vector each (started one-hot) and T step sizes "
            "are learned so that T SGD steps on them train a network. With learned labels M may be below the "
            "number of classes.")
+
+style.paint_now("Learned labels")
 
 # below the title, so it is on screen before the library (torch) loads
 from appkit import forms, jobs_ui, learned_view  # noqa: E402

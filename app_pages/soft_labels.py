@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Soft labels")
 st.caption("How many soft labels does a distilled set need? FKD-style stores keep every augmented view's "
            "parameters and teacher logits; pruning keeps a random fraction of the stored batches (Xiao & He 2024).")
+
+style.paint_now("Soft labels")
 
 # below the title, so it is on screen before the library (torch) loads
 from appkit import figures, labels_view, runs_view, sweep_ui, ui  # noqa: E402

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Synthesize")
 st.caption("Recover images from a teacher by matching its BatchNorm statistics (SRe2L), per class (+C), "
            "and with class-conditional statistics (LPLD, Xiao & He 2024).")
+
+style.paint_now("Synthesize")
 
 # below the title, so it is on screen before the library (torch) loads
 from appkit import forms, jobs_ui, runs_view, synth_view  # noqa: E402
