@@ -19,10 +19,12 @@ from appkit.pickers import pick_image_sets  # noqa: E402
 
 METHOD_NOTES = {
     "pca": "PCA: instant, computed in the page.",
-    "tsne": "t-SNE runs as a background job (progress every 50 iterations, cancel below): about 5 s for 2,000 "
-            "points on an idle 2-core CPU (50 principal components, 500 iterations, 1 thread; bench/embedding_speed.py).",
-    "umap": "UMAP runs as a background job (progress every epoch, cancel below): a few seconds for 2,000 points "
-            "(exact neighbours, 200 epochs, 1 thread; its numba kernels are compiled once, by dev.py setup).",
+    "tsne": "t-SNE runs as a background job (progress every 50 iterations, cancel below): 2,000 points in about "
+            "7 s on the 2-core CPU, the job's start included (50 principal components, 500 iterations, 1 thread; "
+            "bench/embedding_speed.py).",
+    "umap": "UMAP runs as a background job (progress every epoch, cancel below): 2,000 points in about 7 s, the "
+            "job's start included (exact neighbours, 200 epochs, 1 thread; numba kernels compiled once by dev.py "
+            "setup; bench/embedding_speed.py).",
 }
 
 
