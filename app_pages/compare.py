@@ -3,16 +3,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import experiments, figures, results, runs_view, ui
-from appkit.analysis import analyse_runs, class_intervals, load_set, paired_interval
-from appkit.images import class_grid
-from appkit.paths import runs_root
-from appkit.pickers import pick_experiment
-from distill_core import runs
+from appkit import style
 
 st.title("Compare")
 st.caption("Two runs side by side: their images per class, within-class similarity with its uncertainty, "
            "accuracy against label compression from the sweeps that used each run, and what differs in their configs.")
+
+style.paint_now("Compare")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import experiments, figures, results, runs_view, ui  # noqa: E402
+from appkit.analysis import analyse_runs, class_intervals, load_set, paired_interval  # noqa: E402
+from appkit.images import class_grid  # noqa: E402
+from appkit.paths import runs_root  # noqa: E402
+from appkit.pickers import pick_experiment  # noqa: E402
+from distill_core import runs  # noqa: E402
 
 
 def _default_pair(names: list[str], exp: experiments.Experiment | None) -> tuple[int, int]:

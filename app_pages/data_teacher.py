@@ -6,17 +6,23 @@ from pathlib import Path
 
 import streamlit as st
 
-from appkit import figures, forms, jobs_ui, runs_view, ui, uploads
-from appkit.data_cache import dataset, history
-from appkit.images import class_grid
-from appkit.paths import ROOT, runs_root
-from distill_core import runs
-from distill_core.data import list_datasets
-from distill_core.models import list_models
-from distill_core.teacher import TeacherConfig
+from appkit import style
 
 st.title("Data & teacher")
 st.caption("The teacher is the network whose BatchNorm statistics guide synthesis and whose logits are the soft labels.")
+
+style.paint_now("Data & teacher")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import figures, forms, jobs_ui, runs_view, ui, uploads  # noqa: E402
+from appkit.data_cache import dataset, history  # noqa: E402
+from appkit.images import class_grid  # noqa: E402
+from appkit.paths import ROOT, runs_root  # noqa: E402
+from distill_core import runs  # noqa: E402
+from distill_core.data import list_datasets  # noqa: E402
+from distill_core.models import list_models  # noqa: E402
+from distill_core.teacher import TeacherConfig  # noqa: E402
+
 
 def choose_dataset() -> str:
     names = list(list_datasets())

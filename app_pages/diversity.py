@@ -5,14 +5,19 @@ import math
 
 import streamlit as st
 
-from appkit import figures, runs_view, ui
-from appkit.analysis import analyse_runs, class_intervals, load_set
-from appkit.paths import runs_root
-from appkit.pickers import pick_image_sets
+from appkit import style
 
 st.title("Diversity")
 st.caption("Cross-class BN batching makes the images of one class alike (Xiao & He 2024). Cosine similarity "
            "within each class, Fréchet distance and k-NN precision / recall / density / coverage against real images.")
+
+style.paint_now("Diversity")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import analysis_jobs, figures, runs_view, ui  # noqa: E402
+from appkit.analysis import class_intervals, default_feature_model, load_set  # noqa: E402
+from appkit.paths import runs_root  # noqa: E402
+from appkit.pickers import pick_image_sets  # noqa: E402
 
 COLUMNS = {  # summary field -> header
     "run": "run", "method": "method", "ipc": "IPC", "feat_within_mean": "within-class cos (features)",
@@ -47,13 +52,22 @@ def summary_rows(result) -> list[dict]:
     return out
 
 
-def show(names: list[str]) -> None:
-    with st.spinner("features, similarity and diversity (cached after the first time)..."):
-        try:
-            result = analyse_runs([str(runs_root() / n) for n in names])
-        except ValueError as exc:
-            st.error(f"Cannot analyse these runs together: {exc}")
-            return
+def compute(names: list[str]):
+    """The diversity job's Analysis of these runs, or None after drawing its progress, cancel or start button."""
+    paths = [str(runs_root() / n) for n in names]
+    fm = default_feature_model(paths)
+    result = analysis_jobs.panel(paths, key="dv-job", label="Compute diversity (background job)", feature_model=fm)
+    if result is None:
+        st.caption("Features, similarity within each class and the measures against real images run as a "
+                   "background job (`python -m distill_core analyse`) writing a run folder: reloading the page "
+                   "or switching pages loses nothing, and a finished one is read from disk.")
+    else:
+        folder = analysis_jobs.job_dir(paths, feature_model=fm)
+        st.caption(f"read from the analysis job's run folder `{folder.relative_to(runs_root())}`")
+    return result
+
+
+def show(result) -> None:
     st.subheader("Diversity table")
     rows = summary_rows(result)
     split = ("fd", "precision", "recall", "density", "coverage", "copies")
@@ -89,5 +103,5 @@ def show(names: list[str]) -> None:
 
 
 chosen = pick_image_sets("dv-runs")
-if chosen:
-    show(chosen)
+if chosen and (analysis := compute(chosen)) is not None:
+    show(analysis)

@@ -3,21 +3,28 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import embed_job, figures, jobs_ui, ui
-from appkit.analysis import analyse_runs, default_feature_model
-from appkit.paths import runs_root
-from appkit.pickers import pick_image_sets
+from appkit import style
 
 st.title("Embeddings")
 st.caption("Features of the real training images and of every chosen image set, projected together by one fit, "
            "so positions are comparable. Draw a box or lasso on the plot to see the selected images.")
 
+style.paint_now("Embeddings")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import analysis_jobs, figures, ui  # noqa: E402
+from appkit.analysis import analyse_runs, default_feature_model  # noqa: E402
+from appkit.paths import runs_root  # noqa: E402
+from appkit.pickers import pick_image_sets  # noqa: E402
+
 METHOD_NOTES = {
     "pca": "PCA: instant, computed in the page.",
-    "tsne": "t-SNE runs as a background job (progress and cancel below): about 5 s for 2,000 points on an idle "
-            "2-core CPU (50 principal components, 500 iterations, 1 thread; bench/embedding_speed.py).",
-    "umap": "UMAP runs as a background job (progress and cancel below); its first fit in a fresh process compiles "
-            "numba kernels (tens of seconds), later fits take seconds.",
+    "tsne": "t-SNE runs as a background job (progress every 50 iterations, cancel below): 2,000 points in about "
+            "7 s on the 2-core CPU, the job's start included (50 principal components, 500 iterations, 1 thread; "
+            "bench/embedding_speed.py).",
+    "umap": "UMAP runs as a background job (progress every epoch, cancel below): 2,000 points in about 7 s, the "
+            "job's start included (exact neighbours, 200 epochs, 1 thread; numba kernels compiled once by dev.py "
+            "setup; bench/embedding_speed.py).",
 }
 
 
@@ -68,19 +75,13 @@ def _embedding(names: list[str], method: str, max_points: int) -> tuple[dict, di
         emb = result.embedding
         return ({"rows": emb.rows, "n_shown": emb.n_shown, "n_total": emb.n_total, "notes": emb.notes,
                  "timing": "from cache" if emb.cached else f"fit in {emb.seconds:.1f} s"}, result.info)
-    fm = default_feature_model(paths)
-    out = embed_job.job_dir(paths, method, max_points, fm)
-    if embed_job.result(out) is None and not jobs_ui.is_active(out):
-        if not st.button(f"Compute {method.upper()} (background job)", type="primary", key="em-compute"):
-            return None
-        out = embed_job.start(paths, method, max_points, fm)
-    status = jobs_ui.job_panel(out, key="em-job")
-    if status.get("state") != "done":
+    result = analysis_jobs.panel(paths, key="em-job", label=f"Compute {method.upper()} (background job)",
+                                 embedding=method, max_points=max_points, feature_model=default_feature_model(paths))
+    if result is None or result.embedding is None:
         return None
-    data = embed_job.result(out) or {}
-    from distill_core import runs
-
-    return {**data, "timing": "fitted by the background job"}, runs.load_run(out).metrics.get("info", {})
+    emb = result.embedding
+    return ({"rows": emb.rows, "n_shown": emb.n_shown, "n_total": emb.n_total, "notes": emb.notes,
+             "timing": "fitted by the background job"}, result.info)
 
 
 def show(names: list[str]) -> None:

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import expert_figures as ef
-from appkit import expert_ui, ui
+from appkit import style
 
 st.title("Expert labels")
 st.caption("Random real images, each labelled once with softmax(z/T) of a teacher checkpoint (the *expert*), "
            "a student trained with soft cross-entropy: how good must the expert be, what in its labels matters, "
            "and how accuracy grows with images per class and with bytes.")
+
+style.paint_now("Expert labels")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import expert_figures as ef  # noqa: E402
+from appkit import expert_ui, ui  # noqa: E402
 
 studies = expert_ui.study_files()
 if not studies:

@@ -5,12 +5,17 @@ import time
 
 import streamlit as st
 
-from appkit import report, report_items, runs_view, style
-from appkit.pickers import pick_image_sets
+from appkit import style
 
 st.title("Export")
 st.caption("A standalone HTML report (interactive figures, opens offline), a zip of PNG/SVG figures with the CSV "
            "behind each, and presentation mode (sidebar) for large fonts on a projector.")
+
+style.paint_now("Export")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import report, report_items, runs_view  # noqa: E402
+from appkit.pickers import pick_image_sets  # noqa: E402
 
 found = [r.name for r in runs_view.image_set_runs()]
 if not found:

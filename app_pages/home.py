@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from appkit import style
+
 st.title("Soft-label dataset distillation")
 st.html(
     "<p class='dc-lede'>distill_core compresses a training set into a few synthetic images per class plus the "
@@ -15,13 +17,13 @@ st.html(
     "and student accuracy against label storage, always beside random real images with the same labels. "
     "Every job writes a run folder (config, provenance, metrics, tensors), so nothing is lost on reload.</p>"
 )
+style.paint_now("Soft-label dataset distillation")
 
 
 def main() -> None:
     from appkit import home_view  # torch and the library load here, after the title is on screen
 
-    home_view.quick_start()
-    home_view.runs_table()
+    home_view.show()
 
 
 main()

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import forms, jobs_ui, learned_view
-from appkit.paths import runs_root
-from distill_core import runs
-from distill_core.synthesis.bilevel import BilevelConfig
-from distill_core.synthesis.text import TextBilevelConfig
+from appkit import style
 
 st.title("Learned labels")
 st.caption("Bilevel dataset distillation (Wang et al. 2018) with learned soft labels (Sucholutsky & Schonlau, "
            "IJCNN 2021): M synthetic samples, one unnormalised label vector each (started one-hot) and T step sizes "
            "are learned so that T SGD steps on them train a network. With learned labels M may be below the "
            "number of classes.")
+
+style.paint_now("Learned labels")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import forms, jobs_ui, learned_view  # noqa: E402
+from appkit.paths import runs_root  # noqa: E402
+from distill_core import runs  # noqa: E402
+from distill_core.synthesis.bilevel import BilevelConfig  # noqa: E402
+from distill_core.synthesis.text import TextBilevelConfig  # noqa: E402
 
 # a quick start that finishes well under a minute on a 2-core CPU
 QUICK = {

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import figures, labels_view, runs_view, sweep_ui, ui
-from appkit.analysis import load_set
-from appkit.paths import runs_root
-from distill_core.imageset import tile_images
+from appkit import style
 
 st.title("Soft labels")
 st.caption("How many soft labels does a distilled set need? FKD-style stores keep every augmented view's "
            "parameters and teacher logits; pruning keeps a random fraction of the stored batches (Xiao & He 2024).")
+
+style.paint_now("Soft labels")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import figures, labels_view, runs_view, sweep_ui, ui  # noqa: E402
+from appkit.analysis import load_set  # noqa: E402
+from appkit.paths import runs_root  # noqa: E402
+from distill_core.imageset import tile_images  # noqa: E402
 
 DATASETS = {  # name: (classes, typical IPC)
     "ImageNet-1K": (1000, 200), "Tiny-ImageNet": (200, 50), "CIFAR-100": (100, 50), "CIFAR-10": (10, 50),

@@ -3,13 +3,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from appkit import forms, jobs_ui, runs_view, synth_view
-from appkit.paths import runs_root
-from distill_core import runs
+from appkit import style
 
 st.title("Synthesize")
 st.caption("Recover images from a teacher by matching its BatchNorm statistics (SRe2L), per class (+C), "
            "and with class-conditional statistics (LPLD, Xiao & He 2024).")
+
+style.paint_now("Synthesize")
+
+# below the title, so it is on screen before the library (torch) loads
+from appkit import forms, jobs_ui, runs_view, synth_view  # noqa: E402
+from appkit.paths import runs_root  # noqa: E402
+from distill_core import runs  # noqa: E402
 
 PRESET_TEXT = {
     "sre2l": "**SRe2L**: mixed-class batches matched to the teacher's global running statistics.",

@@ -13,6 +13,8 @@ from distill_core.analysis.run import AnalyseConfig
 from distill_core.analysis.run import analyse_runs as library_analyse_runs
 from distill_core.imageset import load_image_set
 
+from . import analysis_jobs
+
 
 def _stamp(paths: tuple[str, ...]) -> tuple:
     return tuple((p, (Path(p) / "images.pt").stat().st_mtime) for p in paths)
@@ -42,12 +44,16 @@ def default_feature_model(paths: list[str]) -> str:
 
 
 def analyse_runs(paths: list[str], embedding: str = "none", max_points: int = 5000, feature_model: str | None = None):
-    """`analyse.Analysis` of image-set runs `paths` (similarity, diversity, optional 2-D embedding).
+    """`analyse.Analysis` of image-set runs `paths` (similarity, diversity, optional 2-D embedding): without
+    an embedding, what a finished diversity job of these runs wrote (the Diversity page's), else computed
+    here (seconds to a minute: callers show a spinner) and kept in memory.
 
     feature_model: a teacher run or checkpoint; None = the runs' own teacher or a teacher on their dataset.
     """
     paths = [str(p) for p in paths]
     fm = default_feature_model(paths) if feature_model is None else feature_model
+    if embedding == "none" and (done := analysis_jobs.result(analysis_jobs.job_dir(paths, feature_model=fm))):
+        return done
     return _analyse_cached(_stamp(tuple(paths)), embedding, max_points, fm)
 
 

@@ -115,7 +115,8 @@ def _show_accuracy(name: str) -> None:
                   if len(seeds) == 1 else ". ") + results.TABLE_HELP)
 
 
-def quick_start() -> None:
+def quick_start() -> str | None:
+    """The quick start's text and button; returns the run to show (the one just launched, else the newest)."""
     st.subheader("Quick start")
     pipelines = _pipeline_runs()
     st.markdown(
@@ -130,36 +131,64 @@ def quick_start() -> None:
         st.session_state["quickstart_run"] = name
         st.rerun()
     latest = st.session_state.get("quickstart_run") or (pipelines[0].name if pipelines else None)
-    if latest and (runs_root() / latest).is_dir():
+    return latest if latest and (runs_root() / latest).is_dir() else None
+
+
+def show() -> None:
+    """The quick start and the runs on disk. While the quick start runs, its progress bar and the runs table
+    redraw together (every 1.5 s) from one read of the runs' status.json, so they show the same state and
+    progress; once it has finished, its results sit between them."""
+    latest = quick_start()
+    if latest is not None and jobs_ui.is_active(runs_root() / latest):
+        _live_job_and_table(latest)
+        return
+    if latest is not None:
         status = jobs_ui.job_panel(runs_root() / latest, key="home-qs")
         if status.get("state") == "done":
             _show_results(latest)
+    runs_table()
+
+
+def _live_job_and_table(name: str) -> None:
+    @st.fragment(run_every=1.5)
+    def _live() -> None:
+        listed = runs.list_runs(runs_root())
+        info = next((r for r in listed if r.name == name), None)
+        if info is not None:
+            jobs_ui.status_block(info.path, "home-qs", status=jobs_ui.listed_status(info))
+        _runs_section(listed)
+        if info is None or info.state not in jobs_ui.ACTIVE:
+            st.rerun(scope="app")  # finished: draw its results
+
+    _live()
+
+
+def _runs_section(listed: list[runs.RunInfo]) -> list[dict]:
+    st.subheader("Runs on disk")
+    st.caption(f"folder: `{runs_root()}` (set `DISTILL_RUNS` to use another)")
+    rows = runs_view.table_rows(listed=listed)
+    if not rows:
+        st.info("No runs yet. Start with the quick start above, or train a teacher on the **Data & teacher** page.")
+        return rows
+    st.dataframe(
+        rows, hide_index=True, width="stretch", key="home-runs",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100, format="%d%%"),
+            "accuracy": st.column_config.NumberColumn("accuracy (%)", format="%.2f"),
+            "ipc": st.column_config.NumberColumn("IPC", format="%d"),
+        },
+    )
+    return rows
 
 
 def runs_table() -> None:
-    """The runs on disk; while any runs, it redraws with the job panel (every 1.5 s), so both show the
-    same state and progress from the runs' status.json."""
-    st.subheader("Runs on disk")
-    st.caption(f"folder: `{runs_root()}` (set `DISTILL_RUNS` to use another)")
-    rows = runs_view.table_rows()
-    if not rows:
-        st.info("No runs yet. Start with the quick start above, or train a teacher on the **Data & teacher** page.")
-        return
-    live = any(r["state"] in jobs_ui.ACTIVE for r in rows)
+    """The runs on disk; while any of them runs, redrawn every 1.5 s from status.json."""
+    live = any(r.state in jobs_ui.ACTIVE for r in runs.list_runs(runs_root()))
 
     @st.fragment(run_every=1.5 if live else None)
     def _table() -> None:
-        now = runs_view.table_rows()
-        st.dataframe(
-            now, hide_index=True, width="stretch", key="home-runs",
-            column_config={
-                "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100, format="%d%%"),
-                "accuracy": st.column_config.NumberColumn("accuracy (%)", format="%.2f"),
-                "ipc": st.column_config.NumberColumn("IPC", format="%d"),
-            },
-        )
-        if live and not any(r["state"] in jobs_ui.ACTIVE for r in now):
+        rows = _runs_section(runs.list_runs(runs_root()))
+        if live and not any(r["state"] in jobs_ui.ACTIVE for r in rows):
             st.rerun(scope="app")
 
     _table()
-

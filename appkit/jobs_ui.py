@@ -15,6 +15,7 @@ from distill_core.config import dump_yaml
 
 from . import checks, forms
 from .paths import ROOT, runs_root
+from .runs_view import percent
 
 ACTIVE = ("running", "queued")
 
@@ -85,12 +86,20 @@ def is_active(run_dir: Path) -> bool:
     return runs.read_status(Path(run_dir)).get("state") in ACTIVE
 
 
-def _status_block(run_dir: Path, key: str, preview: Callable[[Path], None] | None) -> dict:
-    status = runs.read_status(run_dir)
+def listed_status(info: runs.RunInfo) -> dict:
+    """A listed run's status.json with the state, progress and message the runs table shows for it."""
+    return {**info.status, "state": info.state, "progress": info.progress, "message": info.message}
+
+
+def status_block(run_dir: Path, key: str, preview: Callable[[Path], None] | None = None,
+                 status: dict | None = None) -> dict:
+    """One job's progress bar (state, percent, message), cancel button, error and log tail, drawn once;
+    from `status` when given (a snapshot shared with other elements), else from status.json now."""
+    status = runs.read_status(run_dir) if status is None else status
     state = status.get("state", "unknown")
     progress = float(status.get("progress", 0.0))
     msg = status.get("message") or state
-    st.progress(min(max(progress, 0.0), 1.0), text=f"**{run_dir.name}** · {state} · {100 * progress:.0f}% · {msg}")
+    st.progress(min(max(progress, 0.0), 1.0), text=f"**{run_dir.name}** · {state} · {percent(progress)}% · {msg}")
     if state in ACTIVE and st.button("Cancel job", key=f"cancel-{key}", type="secondary"):
         jobs.cancel(run_dir)
         st.toast(f"cancel sent to {run_dir.name}")
@@ -112,11 +121,11 @@ def job_panel(run_dir: Path, key: str, every: float = 1.5, preview: Callable[[Pa
     run_dir = Path(run_dir)
     status = runs.read_status(run_dir)
     if status.get("state") not in ACTIVE:
-        return _status_block(run_dir, key, preview)
+        return status_block(run_dir, key, preview)
 
     @st.fragment(run_every=every)
     def _live() -> None:
-        now = _status_block(run_dir, key, preview)
+        now = status_block(run_dir, key, preview)
         if now.get("state") not in ACTIVE:
             st.rerun(scope="app")
 

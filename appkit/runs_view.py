@@ -44,14 +44,20 @@ def method_of(info: runs.RunInfo) -> str:
     return str(cfg.get("preset") or cfg.get("method") or info.metrics.get("method") or info.stage or "")
 
 
-def table_rows(root: Path | None = None) -> list[dict]:
-    """One dict per run (newest first): name, kind, state, progress, dataset, method, IPC, accuracy."""
+def percent(progress: float) -> int:
+    """A job's progress in [0, 1] as the whole percent the runs table and the job panels show."""
+    return round(100 * min(max(float(progress), 0.0), 1.0))
+
+
+def table_rows(root: Path | None = None, listed: list[runs.RunInfo] | None = None) -> list[dict]:
+    """One dict per run (newest first): name, kind, state, progress, dataset, method, IPC, accuracy;
+    of `listed` when given (a snapshot shared with a job panel), else of the runs on disk now."""
     rows = []
-    for info in runs.list_runs(root or runs_root()):
+    for info in runs.list_runs(root or runs_root()) if listed is None else listed:
         cfg, met = info.config, info.metrics
         acc = _accuracy(met)
         rows.append({
-            "run": info.name, "kind": kind(info), "state": info.state, "progress": round(100 * info.progress),
+            "run": info.name, "kind": kind(info), "state": info.state, "progress": percent(info.progress),
             "dataset": str(cfg.get("dataset") or met.get("dataset") or ""),
             "method": method_of(info), "ipc": cfg.get("ipc") or met.get("ipc") or None,
             "accuracy": None if acc is None else round(100 * acc, 2), "message": info.message[:120],

@@ -8,6 +8,8 @@ elements inherits it by using `ui.chart`, `ui.table` and `ui.metrics`.
 """
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from .paths import ASSETS
@@ -67,3 +69,19 @@ def apply() -> None:
         st.html(PRESENTATION_CSS)
     elif QUERY_KEY in st.query_params:
         del st.query_params[QUERY_KEY]
+
+
+PAINT_PAUSE_S = 0.05
+
+
+def paint_now(page: str) -> None:
+    """Let the server send what page `page` has drawn so far (its title and caption) before it goes on.
+
+    Pages call this right after their title, before they import the library and compute: that work holds
+    the interpreter for long stretches, and on a busy CPU the title waited for it to reach the browser. A
+    short sleep frees the interpreter for the server's sending thread. Only when the page has just been
+    opened in this session: a widget's rerun of the same page already has its title on screen.
+    """
+    if st.session_state.get("_painted_page") != page:
+        st.session_state["_painted_page"] = page
+        time.sleep(PAINT_PAUSE_S)

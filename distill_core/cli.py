@@ -136,7 +136,8 @@ def _add_analyse_parser(sub: argparse._SubParsersAction) -> None:
 
     summary = "similarity, diversity against real data and embeddings of image-set runs, as CSV/JSON"
     p = sub.add_parser("analyse", help=summary, description=summary)
-    p.add_argument("--out", type=Path, default=None, help="folder for the tables (default: <first run>/analysis)")
+    p.add_argument("--out", "--run-dir", dest="out", type=Path, default=None,
+                   help="folder for the tables, a run folder like every stage's (default: <first run>/analysis)")
     p.add_argument("--config", type=Path, help="YAML file of config fields; flags given here override it")
     p.add_argument("--overwrite", action="store_true", help="delete --out (tables and caches) first")
     add_config_arguments(p, AnalyseConfig)

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -425,6 +425,7 @@ class RunInfo:
     config: dict
     metrics: dict
     modified: float
+    status: dict = field(default_factory=dict)  # status.json as read for `state`/`progress` (read_status)
 
 
 def _read_mapping(path: Path, problems: list[str]) -> dict:
@@ -475,7 +476,7 @@ def load_run(run_dir: Path) -> RunInfo:
     return RunInfo(
         name=run_dir.name, path=run_dir, stage=str(stage), state="unreadable" if problems else str(status.get("state")),
         progress=progress, message="; ".join(problems) if problems else str(message),
-        config=config, metrics=metrics, modified=modified,
+        config=config, metrics=metrics, modified=modified, status=status,
     )
 
 

@@ -1,4 +1,5 @@
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 
 from distill_core import runs
 from distill_core.analysis.features import load_feature_model
-from distill_core.analysis.run import AnalyseConfig, analyse_sets, real_subset, run_analyse
+from distill_core.analysis.run import AnalyseConfig, analyse_sets, read_analysis, real_subset, run_analyse
 from distill_core.cli import main
 from distill_core.data import sample_per_class
 from distill_core.imageset import ImageSetArtifact, load_image_set, save_image_set
@@ -45,6 +46,11 @@ def test_cli_analyse_writes_tables_and_ranks_alike_sets(tmp_path, digits, digits
     assert {r["source"] for r in emb["rows"]} == {"real", "rr", "alike"}
     assert emb["rows"][0]["thumb"].startswith("data:image/png;base64,")
     assert list((rr / "analysis").glob("features-*.pt"))  # features cached under each run
+    back = read_analysis(out)  # what the app reads: the same numbers as the tables, the matrices as tensors
+    assert back.summary == runs.read_json(out / "summary.json")["summary"]
+    assert {r["run"] for r in back.per_class} == {"rr", "alike"} and len(back.nearest) == 100
+    assert back.matrices["alike"]["features"][0].shape == (5, 5)
+    assert [r["id"] for r in back.embedding.rows] == [r["id"] for r in emb["rows"]]
     # re-running in place refreshes the tables, keeps the caches, and accepts a new config
     assert main(argv[:-4] + ["--k", "3", "--embedding", "none", "--device", "cpu"]) == 0
     assert runs.read_json(out / "summary.json")["summary"][0]["k"] == 3
@@ -62,6 +68,35 @@ def test_analyse_starts_in_a_folder_the_launcher_prepared(tmp_path, digits, digi
     run_analyse(AnalyseConfig(runs=(str(rr),), device="cpu", embedding="none", max_real_per_class=20), out)
     assert runs.read_status(out)["state"] == "done"
     assert (out / "summary.csv").is_file()
+
+
+def test_an_embedding_job_reports_tsne_iterations_and_cancels_mid_fit(tmp_path, digits, digits_teacher_dir):
+    """The app's t-SNE job: status.json follows the fit iteration by iteration, and cancel stops the fit."""
+    from distill_core import jobs
+
+    rr, alike = _make_sets(tmp_path, digits, digits_teacher_dir)
+    out = tmp_path / "tsne-job"
+    jobs.launch(["analyse", "--runs", str(rr), str(alike), "--run-dir", str(out), "--embedding", "tsne",
+                 "--device", "cpu", "--embedding-threads", "1", "--no-thumbnails"], out)
+    deadline, seen = time.time() + 180, []
+    while time.time() < deadline and not any(m.startswith("t-SNE iteration") for m in seen):
+        status = runs.read_status(out)
+        assert status["state"] in ("queued", "running"), (status, jobs.log_tail(out))
+        seen.append(status.get("message", ""))
+        time.sleep(0.1)
+    at = runs.read_status(out)["progress"]
+    assert jobs.cancel(out)
+    while time.time() < deadline and runs.read_status(out)["state"] == "running":
+        time.sleep(0.1)
+    status = runs.read_status(out)
+    assert status["state"] == "cancelled", (status, jobs.log_tail(out))
+    assert 0.4 <= at <= status["progress"] < 1.0  # t-SNE's share of the bar, stopped inside it
+    assert not (out / "analysis.pt").exists()
+
+
+def test_read_analysis_names_a_folder_without_one(tmp_path):
+    with pytest.raises(ValueError, match="holds no analysis.pt"):
+        read_analysis(tmp_path)
 
 
 def test_analyse_refuses_foreign_out_folder_and_missing_teacher(tmp_path, digits, digits_teacher_dir):

@@ -23,10 +23,10 @@ def test_tsne_runs_as_a_background_job_then_draws(app_env):
     at.select_slider(key="em-max").set_value(1000).run()
     at.radio(key="em-method").set_value("tsne").run()
     assert not at.get("plotly_chart")
-    at.button(key="em-compute").click().run()
-    jobs = [p for p in (app_env / ".embeddings").iterdir() if p.is_dir()]
-    assert len(jobs) == 1 and jobs[0].name.startswith("tsne-")
-    request = yaml.safe_load((jobs[0].parent / f"{jobs[0].name}.yaml").read_text())
+    at.button(key="em-job-start").click().run()
+    jobs = [p for p in (app_env / ".analyses").iterdir() if p.name.startswith("tsne-")]
+    assert len(jobs) == 1
+    request = yaml.safe_load((jobs[0].parent / ".requests" / f"{jobs[0].name}.yaml").read_text())
     assert request["embedding_threads"] == 1  # one thread: 17x faster than two on a loaded 2-core CPU
     deadline = time.time() + 240
     while time.time() < deadline and runs.read_status(jobs[0])["state"] in ("queued", "running"):

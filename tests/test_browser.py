@@ -215,9 +215,35 @@ def test_presentation_mode_enlarges_text_and_survives_a_reload(server, browser, 
     _shot(page, "presentation-home-1280x720")
     page.goto(f"{url}/diversity?present=1")
     settle(page)
+    _diversity_job(page)
     _clean(page, watch)
     assert _px(page, plot_text.split(", ")[0]) >= PRESENTATION_PX["plot"]
     _shot(page, "presentation-diversity-1280x720")
+
+
+def _diversity_job(page) -> None:
+    """Start the Diversity page's background job (unless it has run), see its progress bar and cancel
+    button, and wait for its figures."""
+    start = page.get_by_role("button", name="Compute diversity (background job)")
+    if start.count():
+        start.click()
+        page.get_by_role("button", name="Cancel job").wait_for(timeout=60_000)
+        assert page.locator("[data-testid='stProgress']").count() >= 1
+        _shot(page, "diversity-job-running")
+    page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+    settle(page)
+
+
+def test_diversity_runs_as_a_job_then_shows_its_table(server, browser, quick_start):
+    url, _ = server
+    page, watch = _page(browser)
+    page.goto(f"{url}/diversity")
+    settle(page)
+    _diversity_job(page)
+    _clean(page, watch)
+    assert page.get_by_text("Diversity table").first.is_visible()
+    assert page.locator(".js-plotly-plot").count() == 2  # per-class similarity and the heatmaps
+    _shot(page, "diversity", tall=2400)
 
 
 def test_lasso_selection_shows_the_gallery(server, browser, quick_start):

@@ -1,11 +1,24 @@
 import base64
 import io
+import json
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from distill_core.analysis.embeddings import EmbedSource, allocate, embed, thumbnail_uri
+from distill_core.analysis.embeddings import (
+    FAST_UMAP_EPOCHS,
+    UMAP_KERNELS,
+    EmbedSource,
+    allocate,
+    embed,
+    exact_knn,
+    fit_2d,
+    thumbnail_uri,
+)
 
 
 def _source(name, n, dim=6, seed=0, size=8, channels=1):
@@ -65,3 +78,58 @@ def test_thumbnail_is_a_png_of_the_image():
 def test_unknown_method():
     with pytest.raises(ValueError, match="pca, tsne, umap"):
         embed([_source("a", 10)], "mds")
+
+
+def test_exact_knn_puts_each_point_first_then_its_nearest():
+    x = np.array([[0.0], [1.0], [3.0], [7.0]], dtype=np.float32)  # on a line: distances worked out by hand
+    index, dist = exact_knn(x, 3, chunk=3)  # two chunks
+    assert index.tolist() == [[0, 1, 2], [1, 0, 2], [2, 1, 0], [3, 2, 1]]
+    assert dist.tolist() == [[0, 1, 3], [0, 1, 2], [0, 2, 3], [0, 4, 6]]
+    assert index.dtype == np.int32 and dist.dtype == np.float32
+    with pytest.raises(ValueError, match="k must be between 1 and the number of points"):
+        exact_knn(x, 5)
+
+
+def _blobs(n: int = 150, dims: int = 8) -> np.ndarray:
+    g = np.random.default_rng(0)
+    return (g.standard_normal((n, dims)) + 6 * (np.arange(n) % 3)[:, None]).astype(np.float32)
+
+
+def test_tsne_reports_progress_every_50_iterations_and_prints_nothing(capsys):
+    seen = []
+    xy = fit_2d(_blobs(), "tsne", 0, {}, threads=1, on_progress=lambda p, m: seen.append((p, m)))
+    assert xy.shape == (150, 2)
+    iterations = [m for _, m in seen if m.startswith("t-SNE iteration")]
+    assert iterations[0] == "t-SNE iteration 50/500" and len(iterations) >= 5
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen) and seen[-1][0] <= 1.0
+    assert capsys.readouterr().out == ""  # scikit-learn's verbose lines went to the progress callback
+
+
+def test_umap_reports_progress_by_epoch():
+    seen = []
+    xy = fit_2d(_blobs(), "umap", 0, {}, threads=1, on_progress=lambda p, m: seen.append((p, m)))
+    assert xy.shape == (150, 2)
+    epochs = [int(m.split()[2].split("/")[0]) for _, m in seen if m.startswith("UMAP epoch")]
+    assert len(epochs) >= 2 and epochs == sorted(epochs) and epochs[-1] == FAST_UMAP_EPOCHS
+    assert seen[-1] == (1.0, f"UMAP epoch {FAST_UMAP_EPOCHS}/{FAST_UMAP_EPOCHS}")
+
+
+CACHE_STATS = """
+import json
+from distill_core.analysis import embeddings
+import numpy as np
+x = np.random.default_rng(1).standard_normal((120, 8)).astype(np.float32)
+embeddings.fit_2d(x, "umap", 0, {}, threads=1)
+print(json.dumps({k: [sum(d.stats.cache_hits.values()), sum(d.stats.cache_misses.values())]
+                  for k, d in embeddings.umap_kernels().items()}))
+"""
+
+
+def test_a_new_process_loads_umaps_kernels_from_the_cache_warm_umap_wrote():
+    """What dev.py setup does, then what the app's embedding job does in its own process: no compiling."""
+    py = [sys.executable, "-c"]
+    subprocess.run([*py, "from distill_core.analysis.embeddings import warm_umap; warm_umap()"], check=True)
+    out = subprocess.run([*py, CACHE_STATS], check=True, capture_output=True, text=True).stdout
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert set(stats) == set(UMAP_KERNELS)
+    assert all(hits >= 1 and misses == 0 for hits, misses in stats.values()), stats

@@ -144,15 +144,17 @@ def analyse_sets(sets: dict[str, ImageSetArtifact], real: ImageSet, fm: FeatureM
     if not sets:
         raise ValueError("give at least one image-set run to analyse")
     _check_shapes(sets, real, fm)
+    # the progress bar's share of the measures before the embedding: t-SNE and UMAP take most of the time
+    share = 0.4 if cfg.embedding in ("tsne", "umap") else 0.95
     real_sub, sub_index = real_subset(real, cfg.max_real_per_class, cfg.seed)
     real_sub_float = real_sub.float_images()
-    on_progress(0.05, f"features of {len(real_sub)} real images")
+    on_progress(0.05 * share, f"features of {len(real_sub)} real images")
     real_feats = cached_features(fm, real_sub_float, real_cache, cfg.layer, cfg.pool)
     ref = RealReference(real_sub, sub_index, real_feats, real.float_images(), real.labels)
     out: dict[str, list] = {"summary": [], "per_class": [], "nearest": [], "notes": []}
     matrices, feats_by_run = {}, {}
     for i, (name, art) in enumerate(sets.items()):
-        on_progress(0.1 + 0.7 * i / len(sets), f"analysing {name}")
+        on_progress(share * (0.1 + 0.9 * i / len(sets)), f"analysing {name} ({i + 1} of {len(sets)})")
         feats = cached_features(fm, art.images, (cache_dirs or {}).get(name), cfg.layer, cfg.pool, images_sha=art.checksum)
         feats_by_run[name] = feats
         row, pc, nr, mats, notes = _run_rows(name, art, feats, ref, cfg)
@@ -163,14 +165,15 @@ def analyse_sets(sets: dict[str, ImageSetArtifact], real: ImageSet, fm: FeatureM
         matrices[name] = mats
     emb = None
     if cfg.embedding != "none":
-        on_progress(0.85, f"{cfg.embedding} embedding")
+        on_progress(share, f"{cfg.embedding} embedding")
         info = next(iter(sets.values())).info
         sources = [embeddings.EmbedSource("real", real_feats, real_sub.labels, real_sub_float, info.class_names)]
         sources += [embeddings.EmbedSource(n, feats_by_run[n], a.labels, a.images, a.info.class_names)
                     for n, a in sets.items()]
         emb = embeddings.embed(sources, cfg.embedding, cfg.seed, max_points=cfg.max_points, cache_dir=real_cache,
                                features_from_one_model=True, thumbnails=cfg.thumbnails,
-                               threads=cfg.embedding_threads or None)
+                               threads=cfg.embedding_threads or None,
+                               on_progress=lambda p, m: on_progress(share + (1 - share) * p, m))
         for row in emb.rows:  # real rows: index into the whole training set, like nearest_real
             if row["source"] == "real":
                 row["index"] = int(sub_index[row["index"]])
@@ -206,9 +209,33 @@ def _csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
     return buf.getvalue()
 
 
+SCHEMA = "distill_core.analysis/1"
+ARTIFACT = "analysis.pt"  # the whole Analysis, read back by `read_analysis` (the CSV/JSON files are for people)
+
+
+def _embedding_dict(emb: embeddings.EmbeddingResult | None) -> dict | None:
+    return None if emb is None else {k: getattr(emb, k) for k in embeddings.EmbeddingResult.__dataclass_fields__}
+
+
+def read_analysis(out: Path) -> Analysis:
+    """The Analysis an `analyse` job wrote into `out` (its analysis.pt). ValueError naming the folder when
+    there is none (a job still running, or tables written before analysis.pt existed: run analyse again)."""
+    from ..runs import load_artifact
+
+    path = Path(out) / ARTIFACT
+    if not path.is_file():
+        raise ValueError(f"{out} holds no {ARTIFACT}: the analysis has not finished there, or was written by an "
+                         "older version; run `python -m distill_core analyse` into it again")
+    raw = load_artifact(path, SCHEMA, "analysis")
+    emb = raw["embedding"]
+    return Analysis(raw["summary"], raw["per_class"], raw["nearest"], raw["matrices"],
+                    None if emb is None else embeddings.EmbeddingResult(**emb), raw["info"], raw["notes"])
+
+
 def write_tables(analysis: Analysis, out: Path) -> list[str]:
-    """Write the analysis as CSV/JSON files into `out` (atomically); returns the file names."""
-    from ..runs import write_json_atomic, write_text_atomic
+    """Write the analysis into `out` (atomically): CSV/JSON tables, and the whole of it as analysis.pt
+    for `read_analysis`; returns the file names."""
+    from ..runs import save_tensors, write_json_atomic, write_text_atomic
 
     out = Path(out)
     files = {
@@ -224,7 +251,10 @@ def write_tables(analysis: Analysis, out: Path) -> list[str]:
                   for space, by_class in spaces.items()}
             for run, spaces in analysis.matrices.items()}
     write_json_atomic(out / "similarity_matrices.json", mats)
-    names = [*files, "summary.json", "similarity_matrices.json"]
+    save_tensors(out / ARTIFACT, {"schema": SCHEMA, "summary": analysis.summary, "per_class": analysis.per_class,
+                                  "nearest": analysis.nearest, "matrices": analysis.matrices, "info": analysis.info,
+                                  "notes": analysis.notes, "embedding": _embedding_dict(analysis.embedding)})
+    names = [*files, "summary.json", "similarity_matrices.json", ARTIFACT]
     emb = analysis.embedding
     if emb is not None:
         cols = ["id", "source", "index", "class", "class_name", "x", "y"]
