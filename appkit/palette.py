@@ -28,6 +28,7 @@ METHODS: dict[str, MethodStyle] = {
     "learned": MethodStyle("learned labels (bilevel)", "#db2777", "pentagon"),
     "onehot": MethodStyle("one-hot labels (bilevel)", "#0891b2", "cross"),
     "real": MethodStyle("real images", "#94a3b8", "circle-open"),
+    "real_data": MethodStyle("whole real training set (DD-Ranking's reference)", "#1e293b", "square-open", "dot"),
 }
 _SPARE = ("#65a30d", "#ea580c", "#0f766e", "#9333ea", "#be123c", "#1d4ed8", "#a16207", "#4d7c0f")
 _SPARE_SYMBOLS = ("hexagon", "hourglass", "bowtie", "triangle-down", "star-square", "diamond-wide")
