@@ -64,15 +64,19 @@ class SweepConfig:
     student: StudentConfig = nested(StudentConfig, "StudentConfig fields shared by all cells, e.g. {model_args: "
                                     "{width: 32}}; images, labels, seed, strategy and ratio are per cell")
     random_real_ipc: int = knob(0, "add the source random_real: this many random real training images per class, "
-                                   "drawn anew for each seed and relabelled per seed; 0 = none")
+                                   "drawn anew for each seed and relabelled per seed; 0 = none",
+                                 label="Random real images per class, drawn per seed (0 = none)")
     real_hard_epochs: int = knob(0, "epochs of a hard-label student of the evaluation architecture on the whole real "
-                                    "training set, per seed: DD-Ranking's real-data reference; 0 = none")
+                                    "training set, per seed: DD-Ranking's real-data reference; 0 = none",
+                                  label="Real-data hard-label student epochs (DD-Ranking; 0 = none)")
     hard_lrs: tuple[float, ...] = knob((), "learning rates tried for every hard-label student; the best on the "
-                                           "validation images is kept; () = student.lr")
+                                           "validation images is kept; () = student.lr",
+                                  label="Hard-label learning rates to try (empty = the student's)", advanced=True)
     val_images: int = knob(0, "real test images after the scored ones that choose the hard-label learning rate "
-                              "(never scored); needed by hard_lrs")
+                              "(never scored); needed by hard_lrs",
+                            label="Validation images for the hard-label learning rate", advanced=True)
     dd_weight: float = knob(0.5, "DD-Ranking's w: LRS = (e^(w IOR - (1 - w) HLR) - e^-1) / (e - e^-1); 0.5 as "
-                                 "DD-Ranking")
+                                 "DD-Ranking", label="DD-Ranking weight w", advanced=True)
     test_limit: int = knob(0, "score students on the first k real test images; 0 = the whole test set (less the "
                               "validation images)")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
