@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import statistics
 import sys
 import time
@@ -32,6 +31,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from intervals import mean_std, t95  # noqa: E402  (bench/intervals.py)
 
 from distill_core.analysis.bootstrap import paired_difference  # noqa: E402
 from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
@@ -179,43 +180,37 @@ def protocol() -> dict:
 # table
 
 
-def _t95(values: list[float]) -> tuple[float, float, float]:
-    """Mean and the 95% t interval of `values` (n <= 5 uses the exact t quantile)."""
-    t = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}
-    m = statistics.fmean(values)
-    if len(values) < 2:
-        return m, math.nan, math.nan
-    h = t.get(len(values), 1.96) * statistics.stdev(values) / math.sqrt(len(values))
-    return m, m - h, m + h
+METRICS = (("teacher_within", "within-class cos, teacher", 3), ("independent_within", "within-class cos, LeNet", 3),
+           ("class_bn", "class-BN distance", 2), ("fd", "Fréchet distance", 2), ("student_acc", "student top-1", 3))
+
+
+def compare_cells(pairs: dict[int, tuple[dict, dict]], key: str, d: int) -> tuple[str, str, str, str]:
+    """One metric of paired rows {seed: (a, b)}: 'mean ± std' of a and of b, a − b with its 95% t interval over
+    the seeds, and with a bootstrap interval over the (class, seed) pairs where the metric is per class ('–')."""
+    xa, xb = [p[0][key] for p in pairs.values()], [p[1][key] for p in pairs.values()]
+    m, lo, hi = t95([x - y for x, y in zip(xa, xb)])
+    boot = "–"
+    if key + "_per_class" in next(iter(pairs.values()))[0]:
+        da = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[0][key + "_per_class"])}
+        db = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[1][key + "_per_class"])}
+        iv = paired_difference(da, db)
+        boot = f"{iv.mean:+.{d}f} [{iv.low:+.{d}f}, {iv.high:+.{d}f}]"
+    return mean_std(xa, d), mean_std(xb, d), f"{m:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}]", boot
+
+
+def _pairs(rows: dict, a: str, b: str, seeds=SEEDS) -> dict[int, tuple[dict, dict]]:
+    """{seed: (row a, row b)} for the seeds where both row keys (formatted with the seed) finished."""
+    return {s: (rows[a.format(s)], rows[b.format(s)]) for s in seeds if a.format(s) in rows and b.format(s) in rows}
 
 
 def table(rows: dict, crop: str = "continuous") -> str:
     lines = ["| data | iterations | metric | SRe2L (mean ± std) | LPLD (mean ± std) | SRe2L − LPLD [95% CI over seeds] "
              "| over (class, seed) pairs [bootstrap 95%] | seeds |", "|---|---:|---|---|---|---|---|---:|"]
-    metrics = (("teacher_within", "within-class cos, teacher", 3), ("independent_within", "within-class cos, LeNet", 3),
-               ("class_bn", "class-BN distance", 2), ("fd", "Fréchet distance", 2), ("student_acc", "student top-1", 3))
     for data, it in itertools.product(DATA, ITERATIONS):
-        pairs = {}
-        for s in SEEDS:
-            a, b = rows.get(f"{data}|sre2l|{crop}|{it}|{s}"), rows.get(f"{data}|lpld|{crop}|{it}|{s}")
-            if a and b:
-                pairs[s] = (a, b)
-        if not pairs:
-            continue
-        for key, label, d in metrics:
-            xa = [p[0][key] for p in pairs.values()]
-            xb = [p[1][key] for p in pairs.values()]
-            m, lo, hi = _t95([x - y for x, y in zip(xa, xb)])
-            boot = "–"
-            if key + "_per_class" in next(iter(pairs.values()))[0]:
-                da = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[0][key + "_per_class"])}
-                db = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[1][key + "_per_class"])}
-                iv = paired_difference(da, db)
-                boot = f"{iv.mean:+.{d}f} [{iv.low:+.{d}f}, {iv.high:+.{d}f}]"
-            sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-            lines.append(f"| {data} | {it:,} | {label} | {statistics.fmean(xa):.{d}f} ± {sd(xa):.{d}f} | "
-                         f"{statistics.fmean(xb):.{d}f} ± {sd(xb):.{d}f} | {m:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}] | "
-                         f"{boot} | {len(pairs)} |")
+        pairs = _pairs(rows, f"{data}|sre2l|{crop}|{it}|{{}}", f"{data}|lpld|{crop}|{it}|{{}}")
+        for key, label, d in METRICS if pairs else ():
+            sre2l, lpld, diff, boot = compare_cells(pairs, key, d)
+            lines.append(f"| {data} | {it:,} | {label} | {sre2l} | {lpld} | {diff} | {boot} | {len(pairs)} |")
     return "\n".join(lines)
 
 
@@ -224,28 +219,14 @@ def crop_table(rows: dict, data: str = "digits") -> str:
     lines = ["| data | method | iterations | metric | continuous (mean ± std) | pixel (mean ± std) "
              "| pixel − continuous [95% CI over seeds] | over (class, seed) pairs [bootstrap 95%] | seeds |",
              "|---|---|---:|---|---|---|---|---|---:|"]
-    metrics = (("teacher_within", "within-class cos, teacher", 3), ("independent_within", "within-class cos, LeNet", 3),
-               ("class_bn", "class-BN distance", 2), ("student_acc", "student top-1", 3))
     for method, it in itertools.product(METHODS, ITERATIONS):
-        pairs = {s: (rows[f"{data}|{method}|continuous|{it}|{s}"], rows[f"{data}|{method}|pixel|{it}|{s}"])
-                 for s in SEEDS if f"{data}|{method}|pixel|{it}|{s}" in rows
-                 and f"{data}|{method}|continuous|{it}|{s}" in rows}
-        if not pairs:
-            continue
-        for key, label, d in metrics:
-            xa = [p[0][key] for p in pairs.values()]
-            xb = [p[1][key] for p in pairs.values()]
-            m, lo, hi = _t95([y - x for x, y in zip(xa, xb)])
-            boot = "–"
-            if key + "_per_class" in next(iter(pairs.values()))[0]:
-                da = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[1][key + "_per_class"])}
-                db = {(s, c): u for s, p in pairs.items() for c, u in enumerate(p[0][key + "_per_class"])}
-                iv = paired_difference(da, db)
-                boot = f"{iv.mean:+.{d}f} [{iv.low:+.{d}f}, {iv.high:+.{d}f}]"
-            sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-            lines.append(f"| {data} | {method} | {it:,} | {label} | {statistics.fmean(xa):.{d}f} ± {sd(xa):.{d}f} | "
-                         f"{statistics.fmean(xb):.{d}f} ± {sd(xb):.{d}f} | {m:+.{d}f} [{lo:+.{d}f}, {hi:+.{d}f}] | "
-                         f"{boot} | {len(pairs)} |")
+        pairs = _pairs(rows, f"{data}|{method}|pixel|{it}|{{}}", f"{data}|{method}|continuous|{it}|{{}}")
+        for key, label, d in METRICS if pairs else ():
+            if key == "fd":
+                continue
+            pixel, continuous, diff, boot = compare_cells(pairs, key, d)
+            lines.append(f"| {data} | {method} | {it:,} | {label} | {continuous} | {pixel} | {diff} | {boot} | "
+                         f"{len(pairs)} |")
     return "\n".join(lines)
 
 

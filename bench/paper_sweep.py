@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import statistics
 import sys
 import time
@@ -28,6 +27,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from intervals import mean_std, t95  # noqa: E402  (bench/intervals.py)
 
 from distill_core.config import resolve_config  # noqa: E402
 from distill_core.labels.sweep import RESULTS_FILE, SweepConfig, read_rows, run_sweep  # noqa: E402
@@ -86,12 +87,6 @@ def epoch_config(cfg: SweepConfig, epochs: int) -> SweepConfig:
 # tables
 
 
-def _t95(values: list[float]) -> tuple[float, float]:
-    """Half-width of the 95% t interval of the mean (n = 2..5), nan for one value."""
-    t = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}
-    return t.get(len(values), 1.96) * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
-
-
 def _cells(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
     cells: dict[tuple, dict[str, dict]] = {}
     for r in rows:
@@ -126,12 +121,9 @@ def loss_table(rows: list[dict], high: float = 40.0) -> str:
         seeds = sorted(set(a) & set(b))
         if not seeds:
             continue
-        d = [100 * (float(a[s]["accuracy"]) - float(b[s]["accuracy"])) for s in seeds]
         xa, xb = [100 * float(a[s]["accuracy"]) for s in seeds], [100 * float(b[s]["accuracy"]) for s in seeds]
-        h, m = _t95(d), statistics.fmean(d)
-        sd = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
-        out.append(f"| {source} | {statistics.fmean(xa):.1f} ± {sd(xa):.1f} | {statistics.fmean(xb):.1f} ± {sd(xb):.1f} "
-                   f"| {m:+.1f} [{m - h:+.1f}, {m + h:+.1f}] | {len(seeds)} |")
+        m, lo, hi = t95([x - y for x, y in zip(xa, xb)])
+        out.append(f"| {source} | {mean_std(xa, 1)} | {mean_std(xb, 1)} | {m:+.1f} [{lo:+.1f}, {hi:+.1f}] | {len(seeds)} |")
     return "\n".join(out)
 
 
