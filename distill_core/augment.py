@@ -23,6 +23,23 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator | None,
     return torch.rand(n, generator=generator, device=device) * (high - low) + low
 
 
+def _area_aspect(n: int, scale: tuple[float, float], ratio: tuple[float, float], attempts: int,
+                 generator: torch.Generator | None, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """`attempts` draws per sample [n, attempts] of torchvision's rule: area share ~ U(scale), log aspect ~ U(log ratio)."""
+    area = _uniform(n * attempts, scale[0], scale[1], generator, device).view(n, attempts)
+    log_r = _uniform(n * attempts, math.log(ratio[0]), math.log(ratio[1]), generator, device).view(n, attempts)
+    return area, torch.exp(log_r)
+
+
+def _first_fit(w: torch.Tensor, h: torch.Tensor, ok: torch.Tensor, full: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Width and height [n] of each sample's first attempt that fits (`ok` [n, attempts]); `full` where none does."""
+    any_ok = ok.any(1)
+    first = torch.where(any_ok, ok.float().argmax(1), torch.zeros_like(any_ok, dtype=torch.long))
+    fallback = torch.full_like(w[:, 0], full)
+    return (torch.where(any_ok, w.gather(1, first[:, None]).squeeze(1), fallback),
+            torch.where(any_ok, h.gather(1, first[:, None]).squeeze(1), fallback))
+
+
 def sample_resized_crops(
     n: int,
     scale: tuple[float, float] = (0.08, 1.0),
@@ -37,15 +54,10 @@ def sample_resized_crops(
     where none fits gets the whole image.
     """
     device = generator.device if generator is not None else torch.device(device)
-    area = _uniform(n * attempts, scale[0], scale[1], generator, device).view(n, attempts)
-    log_r = _uniform(n * attempts, math.log(ratio[0]), math.log(ratio[1]), generator, device).view(n, attempts)
-    aspect = torch.exp(log_r)
+    area, aspect = _area_aspect(n, scale, ratio, attempts, generator, device)
     w = torch.sqrt(area * aspect)
     h = torch.sqrt(area / aspect)
-    ok = (w <= 1.0) & (h <= 1.0)
-    first = torch.where(ok.any(1), ok.float().argmax(1), torch.zeros(n, dtype=torch.long, device=device))
-    w = torch.where(ok.any(1), w.gather(1, first[:, None]).squeeze(1), torch.ones(n, device=device))
-    h = torch.where(ok.any(1), h.gather(1, first[:, None]).squeeze(1), torch.ones(n, device=device))
+    w, h = _first_fit(w, h, (w <= 1.0) & (h <= 1.0), 1.0)
     x0 = torch.rand(n, generator=generator, device=device) * (1.0 - w)
     y0 = torch.rand(n, generator=generator, device=device) * (1.0 - h)
     return torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
@@ -66,16 +78,11 @@ def sample_pixel_crops(
     a sample where none fits gets the whole image (torchvision's fallback for a square image).
     Box coordinates are pixel counts / size, so `apply_pixel_crops` recovers the pixels exactly."""
     device = generator.device if generator is not None else torch.device(device)
-    area = _uniform(n * attempts, scale[0], scale[1], generator, device).view(n, attempts) * size * size
-    log_r = _uniform(n * attempts, math.log(ratio[0]), math.log(ratio[1]), generator, device).view(n, attempts)
-    aspect = torch.exp(log_r)
+    area, aspect = _area_aspect(n, scale, ratio, attempts, generator, device)
+    area = area * size * size
     w = torch.round(torch.sqrt(area * aspect))
     h = torch.round(torch.sqrt(area / aspect))
-    ok = (w > 0) & (w <= size) & (h > 0) & (h <= size)
-    any_ok = ok.any(1)
-    first = torch.where(any_ok, ok.float().argmax(1), torch.zeros(n, dtype=torch.long, device=device))
-    w = torch.where(any_ok, w.gather(1, first[:, None]).squeeze(1), torch.full((n,), float(size), device=device))
-    h = torch.where(any_ok, h.gather(1, first[:, None]).squeeze(1), torch.full((n,), float(size), device=device))
+    w, h = _first_fit(w, h, (w > 0) & (w <= size) & (h > 0) & (h <= size), float(size))
     x0 = torch.floor(torch.rand(n, generator=generator, device=device) * (size - w + 1))
     y0 = torch.floor(torch.rand(n, generator=generator, device=device) * (size - h + 1))
     return torch.stack([x0, y0, x0 + w, y0 + h], dim=1) / size
