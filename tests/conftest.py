@@ -63,3 +63,12 @@ def learned_root(tmp_path_factory) -> Path:
     from app_support import learned_runs
 
     return learned_runs(tmp_path_factory.mktemp("learned"))
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one CPU thread for the test (restored after): compiled and multi-process tests on a shared CPU."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

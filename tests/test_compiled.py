@@ -17,14 +17,6 @@ from distill_core.synthesis.step import RecoverStep
 from distill_core.synthesis.synthesize import SynthesisConfig
 
 
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def class_stats(digits, digits_teacher):
     model, _ = digits_teacher

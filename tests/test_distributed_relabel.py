@@ -37,14 +37,6 @@ def _launch(world: int, cfg: RelabelConfig, run_dir) -> list[int]:
     return [p.exitcode for p in procs]
 
 
-@pytest.fixture
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     path = tmp_path_factory.mktemp("relabel-shards") / "real"

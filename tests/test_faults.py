@@ -21,14 +21,6 @@ from distill_core import jobs, runs
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _killed(args: list[str], at: str) -> None:
     """Run `python -m distill_core <args>` with a SIGKILL injected at `at`; it must die of that signal."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), jobs.FAULT_ENV: at}
