@@ -12,6 +12,7 @@
 
     nohup .venv/bin/python bench/paper_sweep.py --data fashion > runs/paper_sweep.log 2>&1 &
     nohup .venv/bin/python bench/paper_sweep.py --data digits > runs/paper_sweep_digits.log 2>&1 &
+    .venv/bin/python bench/paper_sweep.py --data digits --only-epochs  # only step 3 (and its two sources)
     .venv/bin/python bench/paper_sweep.py --data digits --table      # markdown tables of what has finished
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from distill_core.labels.sweep import RESULTS_FILE, SweepConfig, read_rows, run_
 from distill_core.runs import read_json, read_status, write_json_atomic  # noqa: E402
 
 LABEL_EPOCHS = (30, 60, 120, 300)
+EPOCH_SOURCES = ("sre2l", "lpld")  # synthetic sources of the label-epochs study (random real is drawn by the sweep)
 GROUP_SIZE = 2  # units per forward pass: same images as any G, and an interrupted run keeps every finished pair
 
 
@@ -54,11 +56,13 @@ SYNTHESIS = {  # source -> (preset, stats_mode)
 }
 
 
-def prepare_sources(cfg: SweepConfig) -> None:
+def prepare_sources(cfg: SweepConfig, only: tuple[str, ...] | None = None) -> None:
     from distill_core.synthesis.run import run_synthesize
     from distill_core.synthesis.synthesize import SynthesisConfig
 
     for source, folder in cfg.sources.items():
+        if only is not None and source not in only:
+            continue
         out = ROOT / folder
         if read_status(out).get("state") == "done":
             continue
@@ -78,7 +82,7 @@ def absolute(cfg: SweepConfig) -> SweepConfig:
 
 def epoch_config(cfg: SweepConfig, epochs: int) -> SweepConfig:
     """The label-epochs study: E stored label epochs, 1x and 40x, 300 student epochs, no hard-label cells."""
-    sources = {k: v for k, v in cfg.sources.items() if k in ("sre2l", "lpld")}  # random real is drawn per seed
+    sources = {k: v for k, v in cfg.sources.items() if k in EPOCH_SOURCES}  # random real is drawn per seed
     return dataclasses.replace(cfg, sources=sources, ratios=(1, 40), rules=(), hard_labels=False, real_hard_epochs=0,
                                hard_lrs=(), relabel=dataclasses.replace(cfg.relabel, epochs=epochs))
 
@@ -137,14 +141,30 @@ def ranking_table(metrics: dict) -> str:
     return "\n".join(out)
 
 
+def results_file(data: str) -> Path:
+    return ROOT / f"bench/results/paper_sweep_{data}.json"
+
+
+def save_results(data: str, **parts) -> None:
+    """Merge `parts` (main rows, dd_ranking, epochs rows per E) into bench/results/paper_sweep_<data>.json, so the
+    tables outlive the run folders."""
+    saved = read_json(results_file(data), {})
+    for key, value in parts.items():
+        saved[key] = value if key != "epochs" else {**saved.get("epochs", {}), **value}
+    write_json_atomic(results_file(data), saved)
+
+
 def tables(data: str) -> str:
+    """Markdown tables from bench/results/paper_sweep_<data>.json, with rows of run folders still going."""
+    saved = read_json(results_file(data), {})
+    rows = read_rows(main_dir(data) / RESULTS_FILE) or saved.get("main", [])
+    ranking = read_json(main_dir(data) / "metrics.json", {}).get("dd_ranking") or saved.get("dd_ranking", [])
     parts = []
-    rows = read_rows(main_dir(data) / RESULTS_FILE)
     if rows:
         parts += [f"## {data} IPC 10, E = 300", accuracy_table(rows), "", loss_table(rows), "",
-                  ranking_table(read_json(main_dir(data) / "metrics.json", {}))]
+                  ranking_table({"dd_ranking": ranking})]
     for e in LABEL_EPOCHS:
-        rows_e = read_rows(epochs_dir(data, e) / RESULTS_FILE)
+        rows_e = read_rows(epochs_dir(data, e) / RESULTS_FILE) or saved.get("epochs", {}).get(str(e), [])
         if rows_e:
             parts += ["", f"## {data} E = {e}", loss_table(rows_e)]
     return "\n".join(parts)
@@ -155,19 +175,21 @@ def main() -> None:
     parser.add_argument("--data", choices=("fashion", "digits"), default="fashion")
     parser.add_argument("--table", action="store_true", help="only print the tables of what has finished")
     parser.add_argument("--skip-epochs", action="store_true", help="stop after the main sweep")
+    parser.add_argument("--only-epochs", action="store_true",
+                        help="only the label-epochs study (synthesises only the sources it uses, skips the main sweep)")
     args = parser.parse_args()
     if args.table:
         print(tables(args.data))
         return
     torch.set_num_threads(1)
     cfg = absolute(resolve_config(SweepConfig, spec(args.data)))
-    prepare_sources(cfg)
-    main_run = main_dir(args.data)
-    t = time.time()
-    metrics = run_sweep(cfg, main_run, resume=main_run.exists())
-    print(f"main sweep: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
-    write_json_atomic(ROOT / f"bench/results/paper_sweep_{args.data}.json",
-                      {"main": read_rows(main_run / RESULTS_FILE), "dd_ranking": metrics.get("dd_ranking", [])})
+    prepare_sources(cfg, EPOCH_SOURCES if args.only_epochs else None)
+    if not args.only_epochs:
+        main_run = main_dir(args.data)
+        t = time.time()
+        metrics = run_sweep(cfg, main_run, resume=main_run.exists())
+        print(f"main sweep: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
+        save_results(args.data, main=read_rows(main_run / RESULTS_FILE), dd_ranking=metrics.get("dd_ranking", []))
     if args.skip_epochs:
         return
     for e in sorted(LABEL_EPOCHS, reverse=True):
@@ -175,6 +197,7 @@ def main() -> None:
         t = time.time()
         m = run_sweep(epoch_config(cfg, e), run_dir, resume=run_dir.exists())
         print(f"E {e}: {time.time() - t:.0f} s, {m['failed']} failed cells", flush=True)
+        save_results(args.data, epochs={str(e): read_rows(run_dir / RESULTS_FILE)})
     print(tables(args.data))
 
 
