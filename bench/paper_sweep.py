@@ -13,6 +13,7 @@
     nohup .venv/bin/python bench/paper_sweep.py --data fashion > runs/paper_sweep.log 2>&1 &
     nohup .venv/bin/python bench/paper_sweep.py --data digits > runs/paper_sweep_digits.log 2>&1 &
     .venv/bin/python bench/paper_sweep.py --data digits --only-epochs  # only step 3 (and its two sources)
+    .venv/bin/python bench/paper_sweep.py --data fashion --sources sre2l +C   # only these sources of step 1
     .venv/bin/python bench/paper_sweep.py --data digits --table      # markdown tables of what has finished
 """
 from __future__ import annotations
@@ -175,6 +176,8 @@ def main() -> None:
     parser.add_argument("--data", choices=("fashion", "digits"), default="fashion")
     parser.add_argument("--table", action="store_true", help="only print the tables of what has finished")
     parser.add_argument("--skip-epochs", action="store_true", help="stop after the main sweep")
+    parser.add_argument("--sources", nargs="+", metavar="NAME", choices=sorted(SYNTHESIS),
+                        help="only synthesise these sources and stop (two such processes fill two cores)")
     parser.add_argument("--only-epochs", action="store_true",
                         help="only the label-epochs study (synthesises only the sources it uses, skips the main sweep)")
     args = parser.parse_args()
@@ -183,6 +186,9 @@ def main() -> None:
         return
     torch.set_num_threads(1)
     cfg = absolute(resolve_config(SweepConfig, spec(args.data)))
+    if args.sources:
+        prepare_sources(cfg, tuple(args.sources))
+        return
     prepare_sources(cfg, EPOCH_SOURCES if args.only_epochs else None)
     if not args.only_epochs:
         main_run = main_dir(args.data)

@@ -55,6 +55,8 @@ class PipelineConfig:
     seed: int = knob(0, "seed of teacher, synthesis, selection and relabeling")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     threads: int = knob(1, "torch CPU threads; 1 is fastest for these small models on a shared CPU, 0 = torch's default")
+    workers: int = knob(2, "sweep cells trained at once, each in its own process (the same rows as one after another); "
+                           "2 fills a 2-core CPU, 1 = all in this process")
 
     def __post_init__(self):
         check_int("threads", self.threads, minimum=0)
@@ -67,6 +69,7 @@ class PipelineConfig:
         check_int("real_hard_epochs", self.real_hard_epochs, minimum=0)
         check_int("student_eval_every", self.student_eval_every)
         check_int("seed", self.seed, minimum=0)
+        check_int("workers", self.workers)
 
 
 def child_dir(run_dir: Path, name: str) -> Path:
@@ -155,7 +158,7 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
         swcfg = SweepConfig(
             teacher=teacher, dataset=cfg.dataset, sources=sources, strategies=tuple(cfg.strategies),
             ratios=tuple(cfg.ratios), hard_labels=cfg.hard_labels, seeds=tuple(cfg.seeds), device=dev,
-            threads=cfg.threads, random_real_ipc=cfg.ipc, real_hard_epochs=cfg.real_hard_epochs,
+            threads=cfg.threads, workers=cfg.workers, random_real_ipc=cfg.ipc, real_hard_epochs=cfg.real_hard_epochs,
             relabel=RelabelConfig(epochs=cfg.label_epochs, batch_size=cfg.label_batch_size, crop_scale=cfg.crop_scale,
                                   seed=cfg.seed),
             student=StudentConfig(model=cfg.student_model, model_args=dict(cfg.student_args),

@@ -7,7 +7,7 @@ import pytest
 
 from distill_core.labels import expert_sweep
 from distill_core.labels.expert_sweep import ExpertSweepConfig, best_expert_epochs, read_rows, run_expert_sweep, summarise
-from distill_core.labels.sweep import run_grid
+from distill_core.labels.grid import run_grid
 
 
 def _cfg(teacher, **kw) -> ExpertSweepConfig:

@@ -286,8 +286,9 @@ def test_damaged_artifacts_are_refused_with_the_file_named(artifacts, tmp_path, 
 
 
 def test_damaged_partial_files_and_results_tables_are_named_or_redone(tmp_path):
+    from distill_core.labels.grid import write_rows
     from distill_core.labels.relabel import EPOCHS_DIR, load_label_epochs
-    from distill_core.labels.sweep import RESULTS_FILE, read_rows, write_rows
+    from distill_core.labels.sweep import COLUMNS, RESULTS_FILE, read_rows
     from distill_core.synthesis.run import PARTIAL_DIR, load_partials
 
     for folder, name, load in ((PARTIAL_DIR, "unit_00000.pt", lambda: load_partials(tmp_path)),
@@ -305,7 +306,7 @@ def test_damaged_partial_files_and_results_tables_are_named_or_redone(tmp_path):
             load()
     ok = {"source": "rr", "method": "random_real", "ipc": 2, "strategy": "random", "ratio": 1, "seed": 0,
           "accuracy": 0.5, "status": "ok", "error": "", "seconds": 1}
-    write_rows(tmp_path / RESULTS_FILE, [ok, {**ok, "ratio": 2}])
+    write_rows(tmp_path / RESULTS_FILE, [ok, {**ok, "ratio": 2}], COLUMNS)
     text = (tmp_path / RESULTS_FILE).read_text()
     (tmp_path / RESULTS_FILE).write_text(text[: text.rindex("\n", 0, len(text) - 1) + 8])  # last row cut short
     assert [r["ratio"] for r in read_rows(tmp_path / RESULTS_FILE)] == ["1"]  # the cut row's cell runs again

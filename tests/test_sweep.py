@@ -132,3 +132,66 @@ def test_dd_ranking_references_real_data_student_fresh_random_real_and_tuned_har
         SweepConfig(sources={"a": "x"}, hard_lrs=(0.01,))
     with pytest.raises(ValueError, match="random_real"):
         SweepConfig(sources={"random_real": "x"}, random_real_ipc=3)
+
+
+def test_cells_in_two_worker_processes_give_the_rows_of_one_process(tmp_path, digits_teacher_dir):
+    """workers 2: the same rows (accuracies bit for bit, a failed cell with its error, per-seed random real
+    draws relabelled once each) as the cells one after another; only `seconds` may differ."""
+    import dataclasses
+    import multiprocessing
+
+    run_realimages(RealImagesConfig(dataset="digits", ipc=5, seed=3), tmp_path / "rr")
+    base = dataclasses.replace(_config(tmp_path / "rr", digits_teacher_dir, seeds=(0, 1)),
+                               sources={"fixed": str(tmp_path / "rr")}, random_real_ipc=3, rules=())
+    run_sweep(base, tmp_path / "serial")
+    run_sweep(dataclasses.replace(base, workers=2), tmp_path / "pool")
+    serial, pooled = (read_rows(tmp_path / d / RESULTS_FILE) for d in ("serial", "pool"))
+    drop = (lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows])
+    assert len(serial) == 2 * 2 * 4 and drop(pooled) == drop(serial)
+    assert {r["status"] for r in pooled if r["ratio"] == "1000"} == {"failed"}
+    assert sorted(p.name for p in (tmp_path / "pool").glob("labels-*")) == \
+        ["labels-fixed", "labels-random_real-seed0", "labels-random_real-seed1"]
+    assert multiprocessing.active_children() == []  # the pool's workers ended with the sweep
+
+
+def test_a_cancelled_pooled_sweep_keeps_its_finished_rows_and_ends_its_workers(tmp_path, digits_teacher_dir):
+    """SIGTERM (the app's cancel button) once the first ok row is written: the sweep is recorded cancelled, its
+    workers end, and a resumed sweep keeps the finished rows verbatim and runs the rest."""
+    import dataclasses
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    from distill_core.jobs import Cancelled
+    from distill_core.runs import read_status
+
+    run_realimages(RealImagesConfig(dataset="digits", ipc=5, seed=0), tmp_path / "rr")
+    cfg = dataclasses.replace(_config(tmp_path / "rr", digits_teacher_dir, seeds=(0, 1)), workers=2)
+    results, stop = tmp_path / "s" / RESULTS_FILE, threading.Event()
+
+    def cancel_after_first_row():
+        while not stop.wait(0.02):
+            if results.is_file() and any(r["status"] == "ok" for r in read_rows(results)):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    watcher = threading.Thread(target=cancel_after_first_row, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(Cancelled):
+            run_sweep(cfg, tmp_path / "s")
+    finally:
+        stop.set()
+        watcher.join()
+    assert read_status(tmp_path / "s")["state"] == "cancelled"
+    deadline = time.time() + 10
+    while multiprocessing.active_children() and time.time() < deadline:
+        time.sleep(0.1)
+    assert multiprocessing.active_children() == []
+    kept = [r for r in read_rows(results) if r["status"] == "ok"]  # failed cells (1000x) run again on resume
+    assert kept and len(read_rows(results)) < 10
+    run_sweep(cfg, tmp_path / "s", resume=True)
+    again = {(r["strategy"], r["ratio"], r["seed"]): r for r in read_rows(results)}
+    assert len(again) == 10 and all(again[(r["strategy"], r["ratio"], r["seed"])] == r for r in kept)

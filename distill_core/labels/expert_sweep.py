@@ -26,12 +26,13 @@ from ..imageset import ImageSetArtifact
 from ..models import evaluate, predict_logits
 from ..teacher import list_epoch_checkpoints, teacher_dataset_spec
 from .expert import check_temperature, load_expert, make_expert_labels
+from .grid import RESULTS_FILE, grid_metrics, run_grid
+from .grid import read_rows as _read_rows
 from .realimages import RealImagesConfig, random_real_images
 from .relabel import VALUE_DTYPES
 from .structure import check_arg, parse_transform, transform_spec
 from .student import StudentConfig, image_bytes, train_student_on_probs
-from .sweep import RESULTS_FILE, grid_metrics, run_grid, scoring_test_set
-from .sweep import read_rows as _read_rows
+from .sweep import scoring_test_set
 
 COLUMNS = ("source", "ipc", "expert_epoch", "checkpoint_epoch", "expert_test_acc", "temperature", "transform",
            "transform_arg", "seed", "num_images", "label_bytes", "image_bytes", "total_bytes", "accuracy", "removed_class",

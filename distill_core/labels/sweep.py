@@ -18,22 +18,19 @@ views kept per image and the share of images with at least one kept view.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import statistics
-import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
 from ..config import build_nested, changed_fields, check_int, check_positive, knob, nested
 from ..device import make_generator, resolve_device
-from ..jobs import Cancelled
 from ..teacher import teacher_dataset_spec
+from .grid import RESULTS_FILE, CellPool, grid_metrics, run_grid, threads_per_worker
+from .grid import read_rows as _read_rows
 from .prune import STRATEGIES, ratio_from_factor
 from .relabel import RelabelConfig, run_relabel
 from .student import StudentConfig, image_bytes, pruned_labels, train_student
@@ -43,7 +40,6 @@ COLUMNS = ("source", "method", "ipc", "strategy", "ratio", "compression", "kept_
            "seconds")
 REAL_DATA, REAL_HARD, HARD = "real_data", "real_hard", "hard_labels"  # DD-Ranking's reference cells
 RANDOM_REAL = "random_real"
-RESULTS_FILE = "results.csv"
 PER_SOURCE = {"images", "teacher"}  # RelabelConfig fields the sweep sets for each source
 PER_CELL = {"images", "labels", "seed", "ratio", "strategy"}  # StudentConfig fields it sets for each cell
 
@@ -80,11 +76,16 @@ class SweepConfig:
     test_limit: int = knob(0, "score students on the first k real test images; 0 = the whole test set (less the "
                               "validation images)")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
-    threads: int = knob(0, "torch CPU threads; 0 = torch's default, 1 avoids oversubscription on a busy machine")
+    threads: int = knob(0, "torch CPU threads (of each worker); 0 = torch's default (the cores shared out among the "
+                           "workers), 1 avoids oversubscription on a busy machine")
+    workers: int = knob(1, "cells trained at once, each in its own worker process; 1 = one after another in this "
+                           "process. 2 halves a CPU sweep on 2 cores (each cell is a small single-threaded student)",
+                        label="Cells trained at once (worker processes)", advanced=True)
 
     def __post_init__(self):
         build_nested(self)
         check_int("threads", self.threads, minimum=0)
+        check_int("workers", self.workers)
         check_int("test_limit", self.test_limit, minimum=0)
         check_int("random_real_ipc", self.random_real_ipc, minimum=0)
         check_int("real_hard_epochs", self.real_hard_epochs, minimum=0)
@@ -147,41 +148,13 @@ def plan_cells(cfg: SweepConfig) -> list[Cell]:
     return cells
 
 
-def read_rows(path: Path, row_key: Callable[[dict], tuple] | None = None) -> list[dict]:
-    """The rows of a results CSV; a row cut short (a missing field, or a key `row_key` cannot read; default:
-    this sweep's) is left out, so its cell runs again."""
-    row_key = row_key or _row_key
-    if not path.is_file():
-        return []
-    try:
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a readable results table ({exc}); move it away and resume") from None
-    out = []
-    for row in rows:
-        if None in row.values() or None in row:  # csv.DictReader's marks of a short or a long row
-            continue
-        try:
-            row_key(row)
-        except (KeyError, TypeError, ValueError):
-            continue
-        out.append(row)
-    return out
-
-
-def write_rows(path: Path, rows: list[dict], columns: tuple[str, ...] = COLUMNS) -> None:
-    from ..runs import write_text_atomic
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buf.getvalue())
-
-
 def _row_key(row: dict) -> tuple[str, str, str, str]:
     return row["source"], row["strategy"], f"{float(row['ratio']):g}", str(row["seed"])
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The complete rows of a sweep's results.csv (a row cut short is left out and runs again)."""
+    return _read_rows(path, _row_key)
 
 
 def run_cell(cfg: SweepConfig, cell: Cell, art, store, test, val, device) -> dict:
@@ -221,36 +194,66 @@ def _hard_student(cfg: SweepConfig, cell: Cell, art, test, val, device) -> dict:
             "error": ""}
 
 
-def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float, str], None]) -> list[dict]:
-    """Relabel each source (resumable), then run every cell not yet finished; returns all rows."""
-    from ..imageset import load_image_set
-    from .relabel import load_store
+class _SweepCells:
+    """Trains the cells of one sweep (called with a Cell, returns its row): loads the scoring and validation
+    images once, and each source's images and label store once. A worker process builds its own."""
 
-    dataset = cfg.dataset or teacher_dataset_spec(cfg.teacher)
-    test, val = split_test_set(dataset, cfg.test_limit, cfg.val_images)
-    loaded: dict[tuple, tuple] = {}
+    def __init__(self, cfg: SweepConfig, run_dir: Path, device):
+        self.cfg, self.run_dir, self.device = cfg, Path(run_dir), torch.device(device)
+        self.dataset = cfg.dataset or teacher_dataset_spec(cfg.teacher)
+        self._split, self._loaded = None, {}
 
-    def source_of(cell: Cell) -> tuple:
-        """(image set, label store) of a cell's source, loaded once (a failed load is retried by the next cell)."""
-        per_seed = cell.source == RANDOM_REAL and cfg.random_real_ipc
-        key = (cell.source, cell.seed if per_seed else None)
-        if key not in loaded:
-            folder = _random_real_run(cfg, dataset, Path(run_dir), cell.seed) if per_seed else cfg.sources[cell.source]
-            art = load_image_set(folder)
-            label_dir = Path(run_dir) / (f"labels-{cell.source}-seed{cell.seed}" if per_seed else f"labels-{cell.source}")
-            _relabel_source(dataclasses.replace(cfg.relabel, images=str(folder), teacher=cfg.teacher, device=str(device)),
-                            label_dir)
-            loaded[key] = art, load_store(label_dir, art)
-        return loaded[key]
-
-    def run_one(cell: Cell) -> dict:
+    def prepare(self, cell: Cell) -> tuple[Path, Path | None]:
+        """(image run, label store folder) of a cell's source, relabelled (and random real drawn) unless done."""
         if cell.strategy == REAL_HARD:
-            return run_cell(cfg, cell, _real_data(dataset), None, test, val, device)
-        art, store = source_of(cell)
-        return run_cell(cfg, cell, art, None if cell.strategy == HARD else store, test, val, device)
+            return Path(), None
+        cfg, per_seed = self.cfg, cell.source == RANDOM_REAL and self.cfg.random_real_ipc
+        folder = _random_real_run(cfg, self.dataset, self.run_dir, cell.seed) if per_seed else Path(cfg.sources[cell.source])
+        label_dir = self.run_dir / (f"labels-{cell.source}-seed{cell.seed}" if per_seed else f"labels-{cell.source}")
+        _relabel_source(dataclasses.replace(cfg.relabel, images=str(folder), teacher=cfg.teacher,
+                                            device=str(self.device)), label_dir)
+        return folder, label_dir
 
-    return run_grid(plan_cells(cfg), Path(run_dir) / RESULTS_FILE, COLUMNS, _row_key, run_one,
-                    lambda c: f"{c.source} {c.strategy} {c.ratio:g}x seed {c.seed}", on_progress)
+    def _source(self, cell: Cell) -> tuple:
+        """(image set, label store), loaded once per source (a failed load is retried by the next cell)."""
+        from ..imageset import load_image_set
+        from .relabel import load_store
+
+        key = (cell.source, cell.seed if cell.source == RANDOM_REAL and self.cfg.random_real_ipc else None)
+        if key not in self._loaded:
+            folder, label_dir = self.prepare(cell)
+            art = load_image_set(folder)
+            self._loaded[key] = art, load_store(label_dir, art)
+        return self._loaded[key]
+
+    def __call__(self, cell: Cell) -> dict:
+        if self._split is None:
+            self._split = split_test_set(self.dataset, self.cfg.test_limit, self.cfg.val_images)
+        test, val = self._split
+        if cell.strategy == REAL_HARD:
+            return run_cell(self.cfg, cell, _real_data(self.dataset), None, test, val, self.device)
+        art, store = self._source(cell)
+        return run_cell(self.cfg, cell, art, None if cell.strategy == HARD else store, test, val, self.device)
+
+
+def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float, str], None]) -> list[dict]:
+    """Relabel each source (resumable), then run every cell not yet finished; returns all rows.
+
+    With `workers` > 1 every source is relabelled here first (workers only read label stores), then the
+    cells run in a CellPool; each cell's row is the same as in one process (each is seeded by its cell).
+    """
+    cells, runner = plan_cells(cfg), _SweepCells(cfg, Path(run_dir), device)
+    describe = (lambda c: f"{c.source} {c.strategy} {c.ratio:g}x seed {c.seed}")
+    path = Path(run_dir) / RESULTS_FILE
+    if cfg.workers == 1:
+        return run_grid(cells, path, COLUMNS, _row_key, runner, describe, on_progress)
+    sources = {(c.source, c.seed if c.source == RANDOM_REAL else None): c for c in cells if c.strategy != REAL_HARD}
+    threads = threads_per_worker(cfg.workers, cfg.threads)
+    with CellPool(cfg.workers, _SweepCells, (cfg, str(run_dir), str(device)), threads) as pool:  # starts meanwhile
+        for i, cell in enumerate(sources.values()):
+            on_progress(0.0, f"labels of {cell.source} ({i + 1}/{len(sources)})")
+            runner.prepare(cell)
+        return run_grid(cells, path, COLUMNS, _row_key, runner, describe, on_progress, pool)
 
 
 def _random_real_run(cfg: SweepConfig, dataset: str, run_dir: Path, seed: int) -> Path:
@@ -292,33 +295,6 @@ def split_test_set(dataset: str, limit: int = 0, val: int = 0):
 def scoring_test_set(dataset: str, limit: int = 0):
     """The real test set students are scored on: its first `limit` images (0 = all)."""
     return split_test_set(dataset, limit)[0]
-
-
-def run_grid(cells: list, path: Path, columns: tuple[str, ...], row_key: Callable[[dict], tuple],
-             run_one: Callable[[Any], dict], describe: Callable[[Any], str],
-             on_progress: Callable[[float, str], None]) -> list[dict]:
-    """Run every cell (a dataclass with a `.key` matching `row_key` of its row) whose row in the CSV
-    at `path` is not ok, rewriting the CSV after each one; returns the rows in cell order.
-
-    A cell that raises becomes a `failed` row (its fields, the error and a short traceback) and the
-    grid goes on; `Cancelled` ends it. Finished cells found in the CSV are skipped (resume).
-    """
-    rows = {row_key(r): r for r in read_rows(path, row_key)}
-    todo = [c for c in cells if rows.get(c.key, {}).get("status") != "ok"]
-    for i, cell in enumerate(todo):
-        on_progress(1.0 - (len(todo) - i) / len(cells), f"cell {i + 1}/{len(todo)}: {describe(cell)}")
-        start = time.time()
-        try:
-            row = run_one(cell)
-        except Cancelled:
-            raise
-        except Exception as exc:  # one bad cell must not end the sweep; its error is the row
-            row = dataclasses.asdict(cell) | {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                                              "traceback": traceback.format_exc(limit=4)}
-        rows[cell.key] = row | {"seconds": round(time.time() - start, 2)}
-        write_rows(path, [rows[c.key] for c in cells if c.key in rows], columns)
-    on_progress(1.0, f"{len(cells)} cells")
-    return [rows[c.key] for c in cells if c.key in rows]
 
 
 def _relabel_source(rcfg: RelabelConfig, label_dir: Path) -> None:
@@ -387,13 +363,6 @@ def dd_ranking_rows(rows: list[dict], weight: float = 0.5) -> list[dict]:
             row[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         out.append(row)
     return out
-
-
-def grid_metrics(rows: list[dict], run_dir: Path, summary: list[dict]) -> dict:
-    """metrics.json of a grid: cell counts, where its CSV is, its summary and the first errors."""
-    failed = [r for r in rows if r.get("status") != "ok"]
-    return {"cells": len(rows), "failed": len(failed), "results_csv": str(Path(run_dir) / RESULTS_FILE),
-            "summary": summary, "errors": [r.get("error") for r in failed][:10]}
 
 
 def run_sweep(cfg: SweepConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
