@@ -230,13 +230,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
-        from .jobs import Cancelled
-
-        if isinstance(exc, Cancelled):
-            print(f"cancelled: {exc}", file=sys.stderr)
-            return 143
         print(f"error: {failure_message(exc)}", file=sys.stderr)
         return 2
+    except BaseException as exc:  # jobs.Cancelled (SIGTERM) is one; SystemExit and the rest go on
+        from .jobs import Cancelled
+
+        if not isinstance(exc, Cancelled):
+            raise
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 143
 
 
 def _dispatch(args: argparse.Namespace) -> int:

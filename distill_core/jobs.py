@@ -27,8 +27,12 @@ ProgressFn = Callable[[float, str], None]
 FAULT_ENV = "DISTILL_FAULT_KILL_AT"  # "stage:fraction": the job SIGKILLs itself there (fault-injection tests)
 
 
-class Cancelled(Exception):
-    """Raised inside a job when it receives SIGTERM (the app's cancel button)."""
+class Cancelled(BaseException):
+    """Raised inside a job when it receives SIGTERM (the app's cancel button, or a worker pool ending).
+
+    A BaseException, as KeyboardInterrupt: the signal can land inside any code, and an `except Exception`
+    there (a reader that turns a damaged file into "unreadable", a library's fallback) must not swallow
+    the cancel and let the job go on."""
 
 
 @dataclass

@@ -4,30 +4,22 @@ worker processes.
 `run_grid` skips the cells whose row in the CSV is ok, turns a cell's exception into a `failed` row and goes
 on, and rewrites the CSV after every cell, so an interrupted grid resumes from its finished cells.
 
-One cell of a sweep is one small student, single-threaded on a CPU: torch's intra-op threads barely help
-models this small, and Python threads share one interpreter, so a 2-core machine trains two cells at once
-in two processes. Workers are forked from a fork server that has imported the library once (no copy of a
-parent that may already run OpenMP threads), each builds its own cell runner from a picklable factory
-(`factory(*args)`, e.g. one that loads the test set and each source once), and rows come back as cells
-finish. Leaving `CellPool`'s `with` block (the grid done, an error, or `Cancelled` in the parent)
-terminates the workers.
+With a pool (`cell_pool`, worker processes of `distill_core.workers`), cells run at once and their rows
+are written as they finish; each worker turns its cell's exception into the failed row itself.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
 import io
-import multiprocessing
-import os
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-from ..jobs import Cancelled
+from ..workers import WorkerPool
 
 RESULTS_FILE = "results.csv"
-_RUNNER: Callable[[Any], dict] | None = None  # the worker process's cell runner, built by _start
 
 
 def attempt(run_one: Callable[[Any], dict], cell) -> tuple[Any, dict]:
@@ -36,57 +28,29 @@ def attempt(run_one: Callable[[Any], dict], cell) -> tuple[Any, dict]:
     start = time.time()
     try:
         row = run_one(cell)
-    except Cancelled:
-        raise
     except Exception as exc:  # one bad cell must not end the grid; its error is the row
         row = dataclasses.asdict(cell) | {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                                           "traceback": traceback.format_exc(limit=4)}
     return cell, row | {"seconds": round(time.time() - start, 2)}
 
 
-def threads_per_worker(workers: int, threads: int = 0) -> int:
-    """torch CPU threads of each worker: `threads` when set, else the cores shared out (at least 1)."""
-    return threads or max(1, (os.cpu_count() or 1) // workers)
+class _Attempting:
+    """A pool worker's cell runner: `factory(*args)`'s row for a cell, or its failed row (see `attempt`)."""
+
+    def __init__(self, factory: Callable[..., Callable[[Any], dict]], *args):
+        self.run_one = factory(*args)
+
+    def __call__(self, cell) -> tuple[Any, dict]:
+        return attempt(self.run_one, cell)
 
 
-def _start(factory: Callable[..., Callable[[Any], dict]], args: tuple, threads: int) -> None:
-    import torch
+def cell_pool(workers: int, factory: Callable[..., Callable[[Any], dict]], args: tuple, threads: int) -> WorkerPool:
+    """Worker processes for `run_grid`, each running cells with `factory(*args)` and yielding (cell, row).
 
-    global _RUNNER
-    torch.set_num_threads(threads)
-    _RUNNER = factory(*args)
-
-
-def _run(cell) -> tuple[Any, dict]:
-    return attempt(_RUNNER, cell)
-
-
-class CellPool:
-    """`workers` processes, each with `factory(*args)` as its cell runner and `threads` torch threads.
-
-        with CellPool(2, _SweepCells, (cfg, run_dir, "cpu"), threads=1) as pool:
-            for cell, row in pool.run(cells):   # in the order cells finish
-                ...
+        with cell_pool(2, _SweepCells, (cfg, run_dir, "cpu"), threads=1) as pool:
+            rows = run_grid(cells, ..., pool=pool)
     """
-
-    def __init__(self, workers: int, factory: Callable[..., Callable[[Any], dict]], args: tuple, threads: int):
-        if workers < 2:
-            raise ValueError(f"a cell pool needs 2 or more workers, got {workers}; run the cells in this process")
-        self.workers, self.factory, self.args, self.threads = workers, factory, args, threads
-        self._pool = None
-
-    def __enter__(self) -> "CellPool":
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["torch", self.factory.__module__])
-        self._pool = ctx.Pool(self.workers, initializer=_start, initargs=(self.factory, self.args, self.threads))
-        return self
-
-    def run(self, cells: list) -> Iterator[tuple[Any, dict]]:
-        return self._pool.imap_unordered(_run, cells)
-
-    def __exit__(self, *exc) -> None:
-        self._pool.terminate()
-        self._pool.join()
+    return WorkerPool(workers, _Attempting, (factory, *args), threads)
 
 
 def read_rows(path: Path, row_key: Callable[[dict], tuple]) -> list[dict]:
@@ -123,7 +87,7 @@ def write_rows(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
 
 def run_grid(cells: list, path: Path, columns: tuple[str, ...], row_key: Callable[[dict], tuple],
              run_one: Callable[[Any], dict], describe: Callable[[Any], str],
-             on_progress: Callable[[float, str], None], pool: CellPool | None = None) -> list[dict]:
+             on_progress: Callable[[float, str], None], pool: WorkerPool | None = None) -> list[dict]:
     """Run every cell (a dataclass with a `.key` matching `row_key` of its row) whose row in the CSV
     at `path` is not ok, rewriting the CSV after each one; returns the rows in cell order.
 

@@ -29,7 +29,8 @@ import torch
 from ..config import build_nested, changed_fields, check_int, check_positive, knob, nested
 from ..device import make_generator, resolve_device
 from ..teacher import teacher_dataset_spec
-from .grid import RESULTS_FILE, CellPool, grid_metrics, run_grid, threads_per_worker
+from ..workers import threads_per_worker
+from .grid import RESULTS_FILE, cell_pool, grid_metrics, run_grid
 from .grid import read_rows as _read_rows
 from .prune import STRATEGIES, ratio_from_factor
 from .relabel import RelabelConfig, run_relabel
@@ -240,7 +241,8 @@ def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float,
     """Relabel each source (resumable), then run every cell not yet finished; returns all rows.
 
     With `workers` > 1 every source is relabelled here first (workers only read label stores), then the
-    cells run in a CellPool; each cell's row is the same as in one process (each is seeded by its cell).
+    cells run in worker processes (`grid.cell_pool`); each cell's row is the same as in one process (each
+    is seeded by its cell).
     """
     cells, runner = plan_cells(cfg), _SweepCells(cfg, Path(run_dir), device)
     describe = (lambda c: f"{c.source} {c.strategy} {c.ratio:g}x seed {c.seed}")
@@ -249,7 +251,7 @@ def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float,
         return run_grid(cells, path, COLUMNS, _row_key, runner, describe, on_progress)
     sources = {(c.source, c.seed if c.source == RANDOM_REAL else None): c for c in cells if c.strategy != REAL_HARD}
     threads = threads_per_worker(cfg.workers, cfg.threads)
-    with CellPool(cfg.workers, _SweepCells, (cfg, str(run_dir), str(device)), threads) as pool:  # starts meanwhile
+    with cell_pool(cfg.workers, _SweepCells, (cfg, str(run_dir), str(device)), threads) as pool:  # starts meanwhile
         for i, cell in enumerate(sources.values()):
             on_progress(0.0, f"labels of {cell.source} ({i + 1}/{len(sources)})")
             runner.prepare(cell)
