@@ -33,7 +33,8 @@ class PipelineConfig:
     teacher_args: dict = knob({"width": 32, "depth": 3}, "teacher model arguments")
     teacher_epochs: int = knob(12, "teacher training epochs; 12 for digits")
     presets: tuple[str, ...] = knob(("sre2l", "lpld"), "synthesis presets to run (sre2l | +C | lpld)")
-    synth_iterations: int = knob(100, "synthesis steps per image; 100 for a digits quick start, 300+ for quality")
+    synth_iterations: int = knob(1000, "synthesis steps per image; 1,000 on digits shows class-wise synthesis lowering "
+                                       "within-class similarity (the gap grows to the paper's 4,000; at 100 none is seen)")
     label_epochs: int = knob(100, "relabel epochs E: stored views per image at 1x; 100 keeps 2.5 views per image at 40x "
                                   "(the paper: E 300, 7.5)")
     label_batch_size: int = knob(50, "views per stored batch B (the pruning unit)")
@@ -55,8 +56,8 @@ class PipelineConfig:
     seed: int = knob(0, "seed of teacher, synthesis, selection and relabeling")
     device: str = knob("auto", "auto | cpu | cuda[:N]")
     threads: int = knob(1, "torch CPU threads; 1 is fastest for these small models on a shared CPU, 0 = torch's default")
-    workers: int = knob(2, "sweep cells trained at once, each in its own process (the same rows as one after another); "
-                           "2 fills a 2-core CPU, 1 = all in this process")
+    workers: int = knob(2, "syntheses and sweep cells run at once, each in its own process (the same results as one "
+                           "after another); 2 fills a 2-core CPU, 1 = all in this process")
 
     def __post_init__(self):
         check_int("threads", self.threads, minimum=0)
@@ -79,10 +80,11 @@ def child_dir(run_dir: Path, name: str) -> Path:
 
 
 class _Follow:
-    """While a child stage runs, map its status.json progress into [lo, hi] of the parent's bar."""
+    """While child stages run, map their mean status.json progress into [lo, hi] of the parent's bar."""
 
-    def __init__(self, child: Path, lo: float, hi: float, label: str, report: Callable[[float, str], None]):
-        self.child, self.lo, self.hi, self.label, self.report = child, lo, hi, label, report
+    def __init__(self, children: list[Path], lo: float, hi: float, label: str,
+                 report: Callable[[float, str], None]):
+        self.children, self.lo, self.hi, self.label, self.report = children, lo, hi, label, report
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -90,12 +92,13 @@ class _Follow:
         from .runs import read_status
 
         while not self.stop.wait(0.5):
-            st = read_status(self.child)  # a damaged status.json reads as unreadable, never raises
+            statuses = [read_status(c) for c in self.children]  # a damaged status.json reads as unreadable
             try:
-                p = float(st.get("progress", 0.0))
+                p = sum(float(st.get("progress", 0.0)) for st in statuses) / len(statuses)
             except (TypeError, ValueError):
                 continue
-            self.report(self.lo + (self.hi - self.lo) * p, f"{self.label}: {st.get('message', '')}")
+            message = "; ".join(str(st.get("message", "")) for st in statuses)
+            self.report(self.lo + (self.hi - self.lo) * p, f"{self.label}: {message}")
 
     def __enter__(self):
         self.report(self.lo, f"{self.label}: starting")
@@ -120,9 +123,47 @@ def _run_child(name: str, job: Callable[..., dict], cfg, run_dir: Path, resume: 
     if resume and read_status(child).get("state") == "done":
         report(hi, f"{name}: kept finished run")
         return child, hi
-    with _Follow(child, lo, hi, name, report):
+    with _Follow([child], lo, hi, name, report):
         job(cfg, child, resume=False, overwrite=overwrite or resume)
     return child, hi
+
+
+class _Synthesis:
+    """A worker process's runner: one synthesis child job, (config, folder, overwrite) -> folder."""
+
+    def __call__(self, unit: tuple) -> str:
+        from .synthesis.run import run_synthesize
+
+        scfg, child, overwrite = unit
+        run_synthesize(scfg, Path(child), resume=False, overwrite=overwrite)
+        return child
+
+
+def _synthesize_children(cfg: PipelineConfig, configs: dict, run_dir: Path, resume: bool, overwrite: bool,
+                         lo: float, report) -> tuple[dict[str, Path], float]:
+    """The synthesis children ({preset: SynthesisConfig}), at once in `cfg.workers` processes when there
+    are two or more to run (each is seeded by its own config: the same images as one after another);
+    returns ({preset: folder}, progress after). A failed synthesis fails the pipeline; finished ones are
+    kept on resume."""
+    from .runs import read_status
+    from .workers import WorkerPool, threads_per_worker
+
+    folders = {preset: child_dir(run_dir, preset) for preset in configs}
+    todo = [p for p in configs if not (resume and read_status(folders[p]).get("state") == "done")]
+    workers = min(cfg.workers, len(todo))
+    if workers < 2:
+        from .synthesis.run import run_synthesize
+
+        for preset, scfg in configs.items():
+            folders[preset], lo = _run_child(preset, run_synthesize, scfg, run_dir, resume, overwrite, lo, report)
+        return folders, lo
+    hi = lo + sum(WEIGHTS.get(p, 0.2) for p in configs)
+    units = [(configs[p], str(folders[p]), overwrite or resume) for p in todo]
+    with _Follow([folders[p] for p in todo], lo, hi, f"synthesis ({', '.join(todo)}, {workers} at once)", report), \
+            WorkerPool(workers, _Synthesis, (), threads_per_worker(workers, cfg.threads)) as pool:
+        for _ in pool.run(units):
+            pass
+    return folders, hi
 
 
 def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overwrite: bool = False) -> dict:
@@ -132,7 +173,6 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
     from .labels.relabel import RelabelConfig
     from .labels.student import StudentConfig
     from .labels.sweep import SweepConfig, run_sweep
-    from .synthesis.run import run_synthesize
     from .synthesis.synthesize import SynthesisConfig
     from .teacher import TeacherConfig, run_teacher
 
@@ -147,10 +187,11 @@ def run_pipeline(cfg: PipelineConfig, run_dir: Path, resume: bool = False, overw
                              epochs=cfg.teacher_epochs, seed=cfg.seed, device=dev)
         children["teacher"], p = _run_child("teacher", run_teacher, tcfg, run_dir, resume, overwrite, p, rep)
         teacher = str(children["teacher"])
-        for preset in cfg.presets:
-            scfg = SynthesisConfig(teacher=teacher, dataset=cfg.dataset, preset=preset, ipc=cfg.ipc,
-                                   iterations=cfg.synth_iterations, seed=cfg.seed, device=dev)
-            children[preset], p = _run_child(preset, run_synthesize, scfg, run_dir, resume, overwrite, p, rep)
+        configs = {preset: SynthesisConfig(teacher=teacher, dataset=cfg.dataset, preset=preset, ipc=cfg.ipc,
+                                           iterations=cfg.synth_iterations, seed=cfg.seed, device=dev)
+                   for preset in cfg.presets}
+        synthesized, p = _synthesize_children(cfg, configs, run_dir, resume, overwrite, p, rep)
+        children.update(synthesized)
         rcfg = RealImagesConfig(dataset=cfg.dataset, ipc=cfg.ipc, seed=cfg.seed)
         children["random_real"], p = _run_child("random_real", run_realimages, rcfg, run_dir, resume, overwrite, p,
                                                 rep)
