@@ -15,6 +15,7 @@
     .venv/bin/python bench/paper_sweep.py --data digits --only-epochs  # only step 3 (and its two sources)
     .venv/bin/python bench/paper_sweep.py --data fashion --sources sre2l +C   # only these sources of step 1
     .venv/bin/python bench/paper_sweep.py --data digits --table      # markdown tables of what has finished
+    nohup .venv/bin/python bench/paper_sweep.py --data fashion --ipc 50 > runs/paper_sweep_ipc50.log 2>&1 &
 """
 from __future__ import annotations
 
@@ -41,12 +42,12 @@ EPOCH_SOURCES = ("sre2l", "lpld")  # synthetic sources of the label-epochs study
 GROUP_SIZE = 2  # units per forward pass: same images as any G, and an interrupted run keeps every finished pair
 
 
-def spec(data: str) -> Path:
-    return ROOT / f"bench/paper_{data}_ipc10.yaml"
+def spec(data: str, ipc: int = 10) -> Path:
+    return ROOT / f"bench/paper_{data}_ipc{ipc}.yaml"
 
 
-def main_dir(data: str) -> Path:
-    return ROOT / f"runs/paper-{data}-ipc10"
+def main_dir(data: str, ipc: int = 10) -> Path:
+    return ROOT / f"runs/paper-{data}-ipc{ipc}"
 
 
 def epochs_dir(data: str, epochs: int) -> Path:
@@ -57,7 +58,7 @@ SYNTHESIS = {  # source -> (preset, stats_mode)
 }
 
 
-def prepare_sources(cfg: SweepConfig, only: tuple[str, ...] | None = None) -> None:
+def prepare_sources(cfg: SweepConfig, ipc: int = 10, only: tuple[str, ...] | None = None) -> None:
     from distill_core.synthesis.run import run_synthesize
     from distill_core.synthesis.synthesize import SynthesisConfig
 
@@ -68,7 +69,7 @@ def prepare_sources(cfg: SweepConfig, only: tuple[str, ...] | None = None) -> No
         if read_status(out).get("state") == "done":
             continue
         preset, mode = SYNTHESIS[source]
-        scfg = SynthesisConfig(teacher=str(ROOT / cfg.teacher), preset=preset, stats_mode=mode, ipc=10, iterations=4000,
+        scfg = SynthesisConfig(teacher=str(ROOT / cfg.teacher), preset=preset, stats_mode=mode, ipc=ipc, iterations=4000,
                                seed=0, device="cpu", group_size=GROUP_SIZE)
         t = time.time()
         run_synthesize(scfg, out, resume=(out / "status.json").is_file())
@@ -119,8 +120,8 @@ def accuracy_table(rows: list[dict]) -> str:
 def loss_table(rows: list[dict], high: float = 40.0) -> str:
     """Points lost from 1x to `high`x per source: paired over seeds, with the 95% t interval."""
     cells = _cells(rows)
-    out = [f"| source | 1× | {high:g}× | loss 1× → {high:g}× (points) [95% CI, paired over seeds] | seeds |",
-           "|---|---|---|---|---:|"]
+    out = [f"| source | {high:g}×: actual compression | views / image | images covered | 1× | {high:g}× "
+           f"| loss 1× → {high:g}× (points) [95% CI, paired over seeds] | seeds |", "|---|---:|---:|---:|---|---|---|---:|"]
     for source in dict.fromkeys(k[0] for k in cells):
         a, b = cells.get((source, "random", 1.0), {}), cells.get((source, "random", high), {})
         seeds = sorted(set(a) & set(b))
@@ -128,8 +129,25 @@ def loss_table(rows: list[dict], high: float = 40.0) -> str:
             continue
         xa, xb = [100 * float(a[s]["accuracy"]) for s in seeds], [100 * float(b[s]["accuracy"]) for s in seeds]
         m, lo, hi = t95([x - y for x, y in zip(xa, xb)])
-        out.append(f"| {source} | {mean_std(xa, 1)} | {mean_std(xb, 1)} | {m:+.1f} [{lo:+.1f}, {hi:+.1f}] | {len(seeds)} |")
+        kept = (lambda k: statistics.fmean(float(b[s][k]) for s in seeds))
+        out.append(f"| {source} | {kept('compression'):.1f} | {kept('views_per_image'):.2f} | "
+                   f"{kept('images_covered'):.2f} | {mean_std(xa, 1)} | {mean_std(xb, 1)} | "
+                   f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}] | {len(seeds)} |")
     return "\n".join(out)
+
+
+def contrast_row(rows: list[dict], a: str = "sre2l", b: str = "lpld", high: float = 40.0) -> str:
+    """`a` against `b`: the difference of their 1x -> `high`x losses and of their `high`x accuracies (b - a),
+    each paired over seeds with its 95% t interval (points)."""
+    cells = _cells(rows)
+    acc = (lambda src, ratio, s: 100 * float(cells[(src, "random", ratio)][s]["accuracy"]))
+    seeds = sorted(set.intersection(*(set(cells.get((src, "random", r), {})) for src in (a, b) for r in (1.0, high))))
+    if len(seeds) < 2:
+        return "| – | – | 0 |"
+    loss = [(acc(a, 1.0, s) - acc(a, high, s)) - (acc(b, 1.0, s) - acc(b, high, s)) for s in seeds]
+    gain = [acc(b, high, s) - acc(a, high, s) for s in seeds]
+    fmt = (lambda m, lo, hi: f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+    return f"| {fmt(*t95(loss))} | {fmt(*t95(gain))} | {len(seeds)} |"
 
 
 def ranking_table(metrics: dict) -> str:
@@ -142,38 +160,46 @@ def ranking_table(metrics: dict) -> str:
     return "\n".join(out)
 
 
-def results_file(data: str) -> Path:
-    return ROOT / f"bench/results/paper_sweep_{data}.json"
+def results_file(data: str, ipc: int = 10) -> Path:
+    return ROOT / f"bench/results/paper_sweep_{data}{'' if ipc == 10 else f'_ipc{ipc}'}.json"
 
 
-def save_results(data: str, **parts) -> None:
-    """Merge `parts` (main rows, dd_ranking, epochs rows per E) into bench/results/paper_sweep_<data>.json, so the
-    tables outlive the run folders."""
-    saved = read_json(results_file(data), {})
+def save_results(data: str, ipc: int = 10, **parts) -> None:
+    """Merge `parts` (main rows, dd_ranking, epochs rows per E) into bench/results/paper_sweep_<data>[_ipc<ipc>].json,
+    so the tables outlive the run folders."""
+    saved = read_json(results_file(data, ipc), {})
     for key, value in parts.items():
         saved[key] = value if key != "epochs" else {**saved.get("epochs", {}), **value}
-    write_json_atomic(results_file(data), saved)
+    write_json_atomic(results_file(data, ipc), saved)
 
 
-def tables(data: str) -> str:
-    """Markdown tables from bench/results/paper_sweep_<data>.json, with rows of run folders still going."""
-    saved = read_json(results_file(data), {})
-    rows = read_rows(main_dir(data) / RESULTS_FILE) or saved.get("main", [])
-    ranking = read_json(main_dir(data) / "metrics.json", {}).get("dd_ranking") or saved.get("dd_ranking", [])
+def tables(data: str, ipc: int = 10) -> str:
+    """Markdown tables from bench/results/paper_sweep_<data>[_ipc<ipc>].json, with rows of run folders still going."""
+    saved = read_json(results_file(data, ipc), {})
+    rows = read_rows(main_dir(data, ipc) / RESULTS_FILE) or saved.get("main", [])
+    ranking = read_json(main_dir(data, ipc) / "metrics.json", {}).get("dd_ranking") or saved.get("dd_ranking", [])
     parts = []
     if rows:
-        parts += [f"## {data} IPC 10, E = 300", accuracy_table(rows), "", loss_table(rows), "",
+        parts += [f"## {data} IPC {ipc}, E = 300", accuracy_table(rows), "", loss_table(rows), "",
                   ranking_table({"dd_ranking": ranking})]
-    for e in LABEL_EPOCHS:
+    contrast = ["| E | SRe2L loss − LPLD loss, 1× → 40× (points) [95% CI] | LPLD − SRe2L at 40× (points) [95% CI] | seeds |",
+                "|---:|---|---|---:|"]
+    for e in LABEL_EPOCHS if ipc == 10 else ():
         rows_e = read_rows(epochs_dir(data, e) / RESULTS_FILE) or saved.get("epochs", {}).get(str(e), [])
         if rows_e:
             parts += ["", f"## {data} E = {e}", loss_table(rows_e)]
+            contrast.append(f"| {e} {contrast_row(rows_e)}")
+    if len(contrast) > 2:
+        parts += ["", f"## {data}: SRe2L against LPLD at each E (paired over seeds)", *contrast]
     return "\n".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=("fashion", "digits"), default="fashion")
+    parser.add_argument("--ipc", type=int, choices=(10, 50), default=10,
+                        help="IPC of the sources and the sweep (bench/paper_<data>_ipc<ipc>.yaml); the label-epochs "
+                             "study runs at IPC 10 only")
     parser.add_argument("--table", action="store_true", help="only print the tables of what has finished")
     parser.add_argument("--skip-epochs", action="store_true", help="stop after the main sweep")
     parser.add_argument("--sources", nargs="+", metavar="NAME", choices=sorted(SYNTHESIS),
@@ -182,21 +208,22 @@ def main() -> None:
                         help="only the label-epochs study (synthesises only the sources it uses, skips the main sweep)")
     args = parser.parse_args()
     if args.table:
-        print(tables(args.data))
+        print(tables(args.data, args.ipc))
         return
     torch.set_num_threads(1)
-    cfg = absolute(resolve_config(SweepConfig, spec(args.data)))
+    cfg = absolute(resolve_config(SweepConfig, spec(args.data, args.ipc)))
     if args.sources:
-        prepare_sources(cfg, tuple(args.sources))
+        prepare_sources(cfg, args.ipc, tuple(args.sources))
         return
-    prepare_sources(cfg, EPOCH_SOURCES if args.only_epochs else None)
+    prepare_sources(cfg, args.ipc, EPOCH_SOURCES if args.only_epochs else None)
     if not args.only_epochs:
-        main_run = main_dir(args.data)
+        main_run = main_dir(args.data, args.ipc)
         t = time.time()
         metrics = run_sweep(cfg, main_run, resume=main_run.exists())
         print(f"main sweep: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
-        save_results(args.data, main=read_rows(main_run / RESULTS_FILE), dd_ranking=metrics.get("dd_ranking", []))
-    if args.skip_epochs:
+        save_results(args.data, args.ipc, main=read_rows(main_run / RESULTS_FILE),
+                     dd_ranking=metrics.get("dd_ranking", []))
+    if args.skip_epochs or args.ipc != 10:
         return
     for e in sorted(LABEL_EPOCHS, reverse=True):
         run_dir = epochs_dir(args.data, e)
