@@ -6,10 +6,8 @@ the library's stages) are imported by the pages that need them, after their titl
 """
 import streamlit as st
 
-from appkit import style
-
 st.set_page_config(page_title="distill_core", page_icon="🧪", layout="wide")
-style.apply()
+# each page draws the app's chrome (style.apply) right after its title: see style.paint_now
 
 PAGES = {
     "Start": [

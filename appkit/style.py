@@ -34,6 +34,7 @@ PRESENTATION_CSS = f"""
 [data-testid="stMain"] [data-testid="stTable"] th, [data-testid="stMain"] [data-testid="stTable"] td
   {{ font-size: {PRESENTATION_PX["table"]}px !important; padding: 0.35rem 0.6rem !important; }}
 [data-testid="stMain"] .block-container {{ max-width: none; padding-left: 2rem; padding-right: 2rem; }}
+[data-testid="stMain"] .dc-lede {{ font-size: {PRESENTATION_PX["text"]}px !important; max-width: none; }}
 </style>
 """
 
@@ -48,8 +49,8 @@ def _sync_from_toggle() -> None:
 
 
 def apply() -> None:
-    """Inject the stylesheet, show the logo and the presentation toggle in the sidebar (app.py calls this
-    on every run). The URL's `?present=1` sets the mode when a session starts (a reload); after that
+    """Inject the stylesheet, show the logo and the presentation toggle in the sidebar (every page calls this
+    through `paint_now`, on every run). The URL's `?present=1` sets the mode when a session starts (a reload); after that
     the toggle sets it, and the URL follows (page switches drop query parameters, so it is re-set)."""
     css = ASSETS / "style.css"
     if css.is_file():
@@ -75,13 +76,17 @@ PAINT_PAUSE_S = 0.05
 
 
 def paint_now(page: str) -> None:
-    """Let the server send what page `page` has drawn so far (its title and caption) before it goes on.
+    """Draw the app's chrome (`apply`: stylesheet, logo, presentation toggle) and let the server send what
+    page `page` has drawn so far (its title and caption) before it goes on.
 
-    Pages call this right after their title, before they import the library and compute: that work holds
-    the interpreter for long stretches, and on a busy CPU the title waited for it to reach the browser. A
-    short sleep frees the interpreter for the server's sending thread. Only when the page has just been
-    opened in this session: a widget's rerun of the same page already has its title on screen.
+    Pages call this right after their title, before they import the library and compute. The chrome comes
+    after the title because a server's first session spends a few tenths of a second on it (the logo's
+    image, the stylesheet). The library's work then holds the interpreter for long stretches, and on a busy
+    CPU the title waited for it to reach the browser: a short sleep frees the interpreter for the server's
+    sending thread, only when the page has just been opened in this session (a widget's rerun of the same
+    page already has its title on screen).
     """
+    apply()
     if st.session_state.get("_painted_page") != page:
         st.session_state["_painted_page"] = page
         time.sleep(PAINT_PAUSE_S)

@@ -20,7 +20,7 @@ HEAVY = ("torch", "torchvision", "sklearn", "scipy", "umap", "numba", "kaleido",
 PROBE = """
 import json, runpy, sys
 import streamlit as st
-import appkit.style  # what app.py imports before it routes
+import appkit.style  # what every page imports before its title
 
 HEAVY, PAGES = {heavy!r}, {pages!r}
 seen = {{}}

@@ -162,3 +162,13 @@ def test_presentation_figures_use_large_text_and_keep_legends_off_the_axis_title
     assert fig.layout.font.size == figures.LARGE_PX
     assert fig.layout.legend.yref == "container" and fig.layout.legend.y == 0  # below the x-axis title
     assert not math.isclose(fig.layout.margin.b, 0)
+
+
+def test_the_home_verdict_names_the_direction_of_the_similarity_difference():
+    """LPLD − SRe2L within-class similarity: below 0 is the paper's finding, above 0 against it, across 0 none."""
+    from appkit.home_view import similarity_verdict
+    from distill_core.analysis.bootstrap import Interval
+
+    assert "less alike, as Xiao & He report" in similarity_verdict(Interval(-0.019, -0.031, -0.006, 10, 0.95))
+    assert "more alike, against" in similarity_verdict(Interval(0.02, 0.004, 0.03, 10, 0.95))
+    assert similarity_verdict(Interval(-0.009, -0.022, 0.002, 10, 0.95)).startswith("includes 0")

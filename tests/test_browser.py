@@ -214,6 +214,7 @@ def test_presentation_mode_enlarges_text_and_survives_a_reload(server, browser, 
         assert _px(page, metric) >= PRESENTATION_PX["metric_value"] > before
         assert _px(page, "[data-testid='stMain'] [data-testid='stTable'] td") >= PRESENTATION_PX["table"]
         assert _px(page, "[data-testid='stMain'] [data-testid='stMarkdownContainer'] p") >= PRESENTATION_PX["text"]
+        assert _px(page, "[data-testid='stMain'] .dc-lede") >= PRESENTATION_PX["text"]  # Home's introduction
         page.reload()
         page.get_by_text("Within-class similarity").first.wait_for(timeout=120_000)
         settle(page)
