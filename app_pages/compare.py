@@ -118,8 +118,7 @@ def accuracy(a: str, b: str) -> None:
     ui.chart(fig, "cp-acc", height=440)
     for name, sweep, table in tables:
         st.markdown(f"**{name}** in sweep `{sweep}` (beside the sweep's random real images)")
-        ui.table(table, formats={"accuracy (%)": ".1f", "± std": ".1f", "HLR (pp)": ".1f", "IOR (pp)": ".1f",
-                                 "LRS": ".3f"}, key=f"cp-table-{name}-{sweep}")
+        ui.table(table, formats=results.TABLE_FORMATS, key=f"cp-table-{name}-{sweep}")
     st.caption(results.TABLE_HELP)
 
 

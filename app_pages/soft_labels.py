@@ -98,8 +98,7 @@ def curves() -> None:
         table = results.accuracy_table([r for r in runs_view.read_csv_rows(files[name]) if ipc is None
                                         or r.get("ipc") == ipc], experiments.teacher_accuracy(sweep_dir))
         st.markdown(f"**{name}**: accuracy and DD-Ranking")
-        ui.table(table, formats={"accuracy (%)": ".1f", "± std": ".1f", "HLR (pp)": ".1f", "IOR (pp)": ".1f",
-                                 "LRS": ".3f"}, key=f"sl-table-{name}")
+        ui.table(table, formats=results.TABLE_FORMATS, key=f"sl-table-{name}")
     st.caption(results.TABLE_HELP)
 
 

@@ -113,7 +113,7 @@ def _show_accuracy(name: str) -> None:
                 "reference), with DD-Ranking's scores")
     teacher = info.metrics.get("teacher_test_acc")
     ui.table(results.accuracy_table(rows, teacher if teacher is not None else experiments.teacher_accuracy(sweep)),
-             formats={"accuracy (%)": ".1f", "± std": ".1f", "HLR (pp)": ".1f", "IOR (pp)": ".1f", "LRS": ".3f"},
+             formats=results.TABLE_FORMATS,
              key="home-results")
     seeds = sorted({r.get("seed") for r in rows})
     st.caption(f"{len(seeds)} student seed{'s' if len(seeds) != 1 else ''} per cell"

@@ -110,6 +110,26 @@ def test_accuracy_table_puts_dd_ranking_beside_each_accuracy():
     assert table[("real_data", "hard labels, whole real training set")]["accuracy (%)"] == 95.0
 
 
+def test_accuracy_table_scores_dd_ranking_per_seed_with_its_spread():
+    """A sweep with per-seed references: HLR, IOR and LRS per seed, then mean ± std (not one score of the means).
+    Seed 0: real 0.9, hard 0.5, soft 0.8, random real 0.7 -> HLR 0.4, IOR 0.1, a = -0.15, LRS 0.2097;
+    seed 1: real 1.0, hard 0.4, soft 0.9, random real 0.4 -> HLR 0.6, IOR 0.5, a = -0.05, LRS 0.2482
+    (worked by hand; from the seed means LRS would be 0.2285)."""
+    values = {0: (0.9, 0.5, 0.8, 0.7), 1: (1.0, 0.4, 0.9, 0.4)}
+    rows = []
+    for seed, (real, hard, soft, rr) in values.items():
+        rows += [{"source": "real_data", "method": "real_data", "strategy": "real_hard", "ratio": 0, "accuracy": real},
+                 {"source": "syn", "method": "lpld", "strategy": "hard_labels", "ratio": 0, "accuracy": hard},
+                 {"source": "syn", "method": "lpld", "strategy": "random", "ratio": 10, "accuracy": soft},
+                 {"source": "random_real", "method": "random_real", "strategy": "random", "ratio": 10, "accuracy": rr}]
+        for r in rows[-4:]:
+            r.update(seed=seed, status="ok")
+    soft = {(r["images"], r["labels"]): r for r in results.accuracy_table(rows, teacher_acc=0.9)}[("syn", "random 10×")]
+    assert (soft["HLR (pp)"], soft["HLR (pp) ±"], soft["IOR (pp)"], soft["IOR (pp) ±"]) == (50.0, 14.1, 30.0, 28.3)
+    assert (soft["LRS"], soft["LRS ±"]) == (0.229, 0.027)
+    assert soft["HLR reference"] == "real-data student, per seed (2)"
+
+
 def test_class_names_are_written_beside_image_grid_rows():
     images, labels = torch.rand(4, 1, 8, 8), torch.tensor([0, 0, 1, 1])
     bare = class_grid(images, labels, 2, min_tile=24)
