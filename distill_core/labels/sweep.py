@@ -204,11 +204,15 @@ class _SweepCells:
         self.dataset = cfg.dataset or teacher_dataset_spec(cfg.teacher)
         self._split, self._loaded = None, {}
 
+    def source_key(self, cell: Cell) -> tuple:
+        """Which image set and label store a cell trains on: random real images drawn per seed have one each."""
+        return cell.source, cell.seed if cell.source == RANDOM_REAL and self.cfg.random_real_ipc else None
+
     def prepare(self, cell: Cell) -> tuple[Path, Path | None]:
         """(image run, label store folder) of a cell's source, relabelled (and random real drawn) unless done."""
         if cell.strategy == REAL_HARD:
             return Path(), None
-        cfg, per_seed = self.cfg, cell.source == RANDOM_REAL and self.cfg.random_real_ipc
+        cfg, per_seed = self.cfg, self.source_key(cell)[1] is not None
         folder = _random_real_run(cfg, self.dataset, self.run_dir, cell.seed) if per_seed else Path(cfg.sources[cell.source])
         label_dir = self.run_dir / (f"labels-{cell.source}-seed{cell.seed}" if per_seed else f"labels-{cell.source}")
         _relabel_source(dataclasses.replace(cfg.relabel, images=str(folder), teacher=cfg.teacher,
@@ -220,7 +224,7 @@ class _SweepCells:
         from ..imageset import load_image_set
         from .relabel import load_store
 
-        key = (cell.source, cell.seed if cell.source == RANDOM_REAL and self.cfg.random_real_ipc else None)
+        key = self.source_key(cell)
         if key not in self._loaded:
             folder, label_dir = self.prepare(cell)
             art = load_image_set(folder)
@@ -249,7 +253,7 @@ def sweep(cfg: SweepConfig, run_dir: Path, device, on_progress: Callable[[float,
     path = Path(run_dir) / RESULTS_FILE
     if cfg.workers == 1:
         return run_grid(cells, path, COLUMNS, _row_key, runner, describe, on_progress)
-    sources = {(c.source, c.seed if c.source == RANDOM_REAL else None): c for c in cells if c.strategy != REAL_HARD}
+    sources = {runner.source_key(c): c for c in cells if c.strategy != REAL_HARD}
     threads = threads_per_worker(cfg.workers, cfg.threads)
     with cell_pool(cfg.workers, _SweepCells, (cfg, str(run_dir), str(device)), threads) as pool:  # starts meanwhile
         for i, cell in enumerate(sources.values()):
