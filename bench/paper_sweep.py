@@ -180,7 +180,11 @@ def tables(data: str, ipc: int = 10) -> str:
     ranking = read_json(main_dir(data, ipc) / "metrics.json", {}).get("dd_ranking") or saved.get("dd_ranking", [])
     parts = []
     if rows:
-        parts += [f"## {data} IPC {ipc}, E = 300", accuracy_table(rows), "", loss_table(rows), "",
+        pairs = [(a, b) for a, b in (("sre2l", "+C"), ("sre2l", "lpld"), ("+C", "lpld"), ("random_real", "lpld"))
+                 if {a, b} <= {r["source"] for r in rows}]
+        contrast = ["| A against B | A's loss − B's loss, 1× → 40× (points) [95% CI] | B − A at 40× (points) [95% CI] "
+                    "| seeds |", "|---|---|---|---:|"] + [f"| {a} against {b} {contrast_row(rows, a, b)}" for a, b in pairs]
+        parts += [f"## {data} IPC {ipc}, E = 300", accuracy_table(rows), "", loss_table(rows), "", *contrast, "",
                   ranking_table({"dd_ranking": ranking})]
     contrast = ["| E | SRe2L loss − LPLD loss, 1× → 40× (points) [95% CI] | LPLD − SRe2L at 40× (points) [95% CI] | seeds |",
                 "|---:|---|---|---:|"]
