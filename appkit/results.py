@@ -80,7 +80,7 @@ def accuracy_table(rows: list[dict], teacher_acc: float | None) -> list[dict]:
             row.update({COLUMN[k]: _score(k, scored[f"{k}_mean"]) for k in SCORES})
             if scored["n"] > 1:
                 row.update({f"{COLUMN[k]} ±": _score(k, scored[f"{k}_std"]) for k in SCORES})
-            row["HLR reference"] = f"real-data student, per seed ({scored['n']})"
+            row["HLR reference"] = "real-data student, per seed"
         elif ranked and None not in (base, syn_hard, real_hard):
             score = dd_ranking(real_hard, syn_hard, mean[key], base)
             row.update({COLUMN[k]: _score(k, score[k]) for k in SCORES} | {"HLR reference": reference})
@@ -93,7 +93,7 @@ def _score(name: str, value: float) -> float:
     return round(SCALE[name] * value, 3 if name == "LRS" else 1)
 
 
-TABLE_HELP = ("accuracy of students on the real test set, mean over seeds (± std when more than one seed); "
+TABLE_HELP = ("Accuracy of students on the real test set, mean over seeds (± std when more than one seed); "
               "DD-Ranking's scores per seed, mean ± std over seeds where each seed has its references. "
               "DD-Ranking: HLR = accuracy of a hard-label student on the whole real training set − the set's "
               "hard-label accuracy (lower: the images carry more); "
