@@ -5,7 +5,9 @@ next to NAME: the teacher (`NAME-teacher`), cross-class SRe2L and class-wise LPL
 given IPC (`NAME-sre2l`, `NAME-lpld`), random real images (`NAME-random_real`, seed 0, for the galleries), and
 a small sweep (`NAME-sweep`: relabel every source, prune at 1x and 40x, train students for 3 seeds, with
 random real images drawn anew per seed, same-images hard-label students and a real-data hard-label
-student: the paper's comparison with DD-Ranking beside it). NAME itself holds status.json over the whole
+student: the paper's comparison with DD-Ranking beside it). With `workers` 2 (the default) the two
+syntheses, and then the sweep's cells, run two at once in worker processes, with the same results as one
+after another. NAME itself holds status.json over the whole
 pipeline and metrics.json with the child run paths, the tidy results and DD-Ranking scores. With
 --resume, finished children are kept.
 """
