@@ -11,7 +11,8 @@ its address, as a shared link would, then opens it again, and stops the server. 
 first visitor after a server start waits for: the server importing that page's modules (torch, the
 analyses) and computing its cached results. The first row is the floor: a bare Streamlit app whose
 only line is `st.title`, timed the same way (Chromium loading Streamlit's frontend, the server's first
-session). Every page is timed in --repeat rounds; the table shows the medians (each round's values are
+session); the second is the floor for a page opened from its own address (a bare two-page st.navigation
+app, opened at its second page). Every page is timed in --repeat rounds; the table shows the medians (each round's values are
 in the JSON). Prints a table and writes bench/results/app_timing.json.
 """
 from __future__ import annotations
@@ -36,6 +37,20 @@ RESULTS = ROOT / "bench" / "results" / "app_timing.json"
 
 
 BARE_APP = 'import streamlit as st\n\nst.title("A bare Streamlit page")\n'
+# the floor for a page opened from its own address: st.navigation routes to a page that is not the default
+BARE_NAV_APP = """import streamlit as st
+
+
+def home():
+    st.title("Home")
+
+
+def second():
+    st.title("A second page")
+
+
+st.navigation([st.Page(home, title="Home", default=True), st.Page(second, title="Second", url_path="second")]).run()
+"""
 
 
 def serve(runs: Path, port: int, app: Path = ROOT / "app.py") -> tuple[subprocess.Popen, float]:
@@ -68,9 +83,13 @@ def time_pages(runs: Path, port: int, repeat: int) -> tuple[list[dict], list[flo
     with each round's values in `*_all`; and the servers' start-up seconds."""
     from playwright.sync_api import sync_playwright
 
-    bare = Path(tempfile.mkdtemp()) / "bare.py"
+    folder = Path(tempfile.mkdtemp())
+    bare, bare_nav = folder / "bare.py", folder / "bare_nav.py"
     bare.write_text(BARE_APP)
-    targets = [({"title": "(bare Streamlit: one st.title)", "url": ""}, bare)] + [(p, ROOT / "app.py") for p in app_pages()]
+    bare_nav.write_text(BARE_NAV_APP)
+    targets = [({"title": "(bare Streamlit: one st.title)", "url": ""}, bare),
+               ({"title": "(bare Streamlit: second page of st.navigation)", "url": "second"}, bare_nav)]
+    targets += [(p, ROOT / "app.py") for p in app_pages()]
     rounds: list[list[dict]] = [[] for _ in targets]
     ups = []
     with sync_playwright() as p:
