@@ -16,6 +16,11 @@
     .venv/bin/python bench/paper_sweep.py --data fashion --sources sre2l +C   # only these sources of step 1
     .venv/bin/python bench/paper_sweep.py --data digits --table      # markdown tables of what has finished
     nohup .venv/bin/python bench/paper_sweep.py --data fashion --ipc 50 > runs/paper_sweep_ipc50.log 2>&1 &
+    .venv/bin/python bench/paper_sweep.py --data fashion --ipc 50 --similarity  # the sources' within-class similarity
+
+`--similarity` measures the synthetic sources as bench/iterations.py measures its sets (within-class cosine of
+the teacher's and an independent LeNet's features, class-BN distance, Fréchet distance; one seed per source, so
+the SRe2L - LPLD intervals are bootstraps over classes) and keeps the rows in the results file.
 """
 from __future__ import annotations
 
@@ -173,6 +178,46 @@ def save_results(data: str, ipc: int = 10, **parts) -> None:
     write_json_atomic(results_file(data, ipc), saved)
 
 
+SIMILARITY = (("teacher_within", "within-class cosine, teacher features", 3),
+              ("independent_within", "within-class cosine, independent LeNet", 3),
+              ("class_bn", "class-BN distance", 2), ("fd", "Fréchet distance (teacher features)", 2))
+
+
+def measure_sources(cfg: SweepConfig, data: str) -> dict[str, dict]:
+    """{source: row} of bench/iterations.py's measures for every synthetic source of the spec (done ones only)."""
+    import iterations  # bench/iterations.py: the same measures as the iteration study
+
+    rows = {}
+    for source, folder in cfg.sources.items():
+        if read_status(Path(folder)).get("state") != "done":
+            continue
+        sim = iterations.similarity_rows(data, Path(folder))
+        bn = iterations.class_bn_distance(ROOT / cfg.teacher, Path(folder))
+        rows[source] = {"teacher_within": sim["teacher"]["within"], "independent_within": sim["independent"]["within"],
+                        "teacher_within_per_class": sim["teacher"]["within_per_class"],
+                        "independent_within_per_class": sim["independent"]["within_per_class"],
+                        "fd": sim["teacher"]["fd"], "class_bn": statistics.fmean(bn), "class_bn_per_class": bn,
+                        "run": str(Path(folder).relative_to(ROOT))}
+    return rows
+
+
+def similarity_table(rows: dict[str, dict], a: str = "sre2l", b: str = "lpld") -> str:
+    """Each metric of sources a and b (one image set each) and a − b with a bootstrap 95% interval over classes."""
+    from distill_core.analysis.bootstrap import paired_difference
+
+    if not {a, b} <= set(rows):
+        return ""
+    lines = [f"| metric | {a} | {b} | {a} − {b} [bootstrap 95% over classes] |", "|---|---:|---:|---|"]
+    for key, label, d in SIMILARITY:
+        cell = "–"
+        if key + "_per_class" in rows[a]:
+            per_class = [dict(enumerate(rows[s][key + "_per_class"])) for s in (a, b)]
+            iv = paired_difference(*per_class)
+            cell = f"{iv.mean:+.{d}f} [{iv.low:+.{d}f}, {iv.high:+.{d}f}]"
+        lines.append(f"| {label} | {rows[a][key]:.{d}f} | {rows[b][key]:.{d}f} | {cell} |")
+    return "\n".join(lines)
+
+
 def tables(data: str, ipc: int = 10) -> str:
     """Markdown tables from bench/results/paper_sweep_<data>[_ipc<ipc>].json, with rows of run folders still going."""
     saved = read_json(results_file(data, ipc), {})
@@ -186,6 +231,8 @@ def tables(data: str, ipc: int = 10) -> str:
                     "| seeds |", "|---|---|---|---:|"] + [f"| {a} against {b} {contrast_row(rows, a, b)}" for a, b in pairs]
         parts += [f"## {data} IPC {ipc}, E = 300", accuracy_table(rows), "", loss_table(rows), "", *contrast, "",
                   ranking_table({"dd_ranking": ranking})]
+    if saved.get("similarity"):
+        parts += ["", f"## {data} IPC {ipc}: the sources' images", similarity_table(saved["similarity"])]
     contrast = ["| E | SRe2L loss − LPLD loss, 1× → 40× (points) [95% CI] | LPLD − SRe2L at 40× (points) [95% CI] | seeds |",
                 "|---:|---|---|---:|"]
     for e in LABEL_EPOCHS if ipc == 10 else ():
@@ -205,6 +252,8 @@ def main() -> None:
                         help="IPC of the sources and the sweep (bench/paper_<data>_ipc<ipc>.yaml); the label-epochs "
                              "study runs at IPC 10 only")
     parser.add_argument("--table", action="store_true", help="only print the tables of what has finished")
+    parser.add_argument("--similarity", action="store_true",
+                        help="only measure the finished synthetic sources (within-class similarity, class-BN, FD)")
     parser.add_argument("--skip-epochs", action="store_true", help="stop after the main sweep")
     parser.add_argument("--sources", nargs="+", metavar="NAME", choices=sorted(SYNTHESIS),
                         help="only synthesise these sources and stop (two such processes fill two cores)")
@@ -218,6 +267,10 @@ def main() -> None:
     cfg = absolute(resolve_config(SweepConfig, spec(args.data, args.ipc)))
     if args.sources:
         prepare_sources(cfg, args.ipc, tuple(args.sources))
+        return
+    if args.similarity:
+        save_results(args.data, args.ipc, similarity=measure_sources(cfg, args.data))
+        print(tables(args.data, args.ipc))
         return
     prepare_sources(cfg, args.ipc, EPOCH_SOURCES if args.only_epochs else None)
     if not args.only_epochs:
