@@ -16,6 +16,8 @@
     .venv/bin/python bench/paper_sweep.py --data fashion --sources sre2l +C   # only these sources of step 1
     .venv/bin/python bench/paper_sweep.py --data digits --table      # markdown tables of what has finished
     nohup .venv/bin/python bench/paper_sweep.py --data fashion --ipc 50 > runs/paper_sweep_ipc50.log 2>&1 &
+    (IPC 50: 1x and 40x into runs/paper-fashion-ipc50, then 10x and 100x from bench/paper_fashion_ipc50_more.yaml
+    into runs/paper-fashion-ipc50-more, whose label stores are relabelled with the same seed)
     .venv/bin/python bench/paper_sweep.py --data fashion --ipc 50 --similarity  # the sources' within-class similarity
 
 `--similarity` measures the synthetic sources as bench/iterations.py measures its sets (within-class cosine of
@@ -53,6 +55,15 @@ def spec(data: str, ipc: int = 10) -> Path:
 
 def main_dir(data: str, ipc: int = 10) -> Path:
     return ROOT / f"runs/paper-{data}-ipc{ipc}"
+
+
+def more_spec(data: str) -> Path:
+    """IPC 50's further ratios (10x, 100x), a sweep of their own beside the main one's 1x and 40x."""
+    return ROOT / f"bench/paper_{data}_ipc50_more.yaml"
+
+
+def more_dir(data: str) -> Path:
+    return ROOT / f"runs/paper-{data}-ipc50-more"
 
 
 def epochs_dir(data: str, epochs: int) -> Path:
@@ -222,15 +233,21 @@ def tables(data: str, ipc: int = 10) -> str:
     """Markdown tables from bench/results/paper_sweep_<data>[_ipc<ipc>].json, with rows of run folders still going."""
     saved = read_json(results_file(data, ipc), {})
     rows = read_rows(main_dir(data, ipc) / RESULTS_FILE) or saved.get("main", [])
+    if ipc == 50:
+        rows = rows + (read_rows(more_dir(data) / RESULTS_FILE) or saved.get("more", []))
     ranking = read_json(main_dir(data, ipc) / "metrics.json", {}).get("dd_ranking") or saved.get("dd_ranking", [])
     parts = []
     if rows:
+        highs = sorted({float(r["ratio"]) for r in rows if r["strategy"] == "random" and float(r["ratio"] or 0) >= 40})
         pairs = [(a, b) for a, b in (("sre2l", "+C"), ("sre2l", "lpld"), ("+C", "lpld"), ("random_real", "lpld"))
                  if {a, b} <= {r["source"] for r in rows}]
-        contrast = ["| A against B | A's loss − B's loss, 1× → 40× (points) [95% CI] | B − A at 40× (points) [95% CI] "
-                    "| seeds |", "|---|---|---|---:|"] + [f"| {a} against {b} {contrast_row(rows, a, b)}" for a, b in pairs]
-        parts += [f"## {data} IPC {ipc}, E = 300", accuracy_table(rows), "", loss_table(rows), "", *contrast, "",
-                  ranking_table({"dd_ranking": ranking})]
+        parts += [f"## {data} IPC {ipc}, E = 300", accuracy_table(rows)]
+        for high in highs:
+            contrast = [f"| A against B | A's loss − B's loss, 1× → {high:g}× (points) [95% CI] "
+                        f"| B − A at {high:g}× (points) [95% CI] | seeds |", "|---|---|---|---:|"]
+            contrast += [f"| {a} against {b} {contrast_row(rows, a, b, high)}" for a, b in pairs]
+            parts += ["", loss_table(rows, high), "", *contrast]
+        parts += ["", ranking_table({"dd_ranking": ranking})]
     if saved.get("similarity"):
         parts += ["", f"## {data} IPC {ipc}: the sources' images", similarity_table(saved["similarity"])]
     contrast = ["| E | SRe2L loss − LPLD loss, 1× → 40× (points) [95% CI] | LPLD − SRe2L at 40× (points) [95% CI] | seeds |",
@@ -280,6 +297,12 @@ def main() -> None:
         print(f"main sweep: {time.time() - t:.0f} s, {metrics['failed']} failed cells", flush=True)
         save_results(args.data, args.ipc, main=read_rows(main_run / RESULTS_FILE),
                      dd_ranking=metrics.get("dd_ranking", []))
+        if args.ipc == 50:
+            more = absolute(resolve_config(SweepConfig, more_spec(args.data)))
+            t = time.time()
+            m = run_sweep(more, more_dir(args.data), resume=more_dir(args.data).exists())
+            print(f"10x and 100x: {time.time() - t:.0f} s, {m['failed']} failed cells", flush=True)
+            save_results(args.data, args.ipc, more=read_rows(more_dir(args.data) / RESULTS_FILE))
     if args.skip_epochs or args.ipc != 10:
         return
     for e in sorted(LABEL_EPOCHS, reverse=True):
