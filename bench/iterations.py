@@ -152,23 +152,28 @@ def student_accuracy(data: str, images_dir: Path, seed: int) -> float:
     return float(read_json(student / "metrics.json")["accuracy"])
 
 
+def image_measures(data: str, folder: Path) -> dict:
+    """Within-class similarity (teacher, independent; mean and per class), FD and class-BN distance of one set."""
+    sim = similarity_rows(data, folder)
+    bn = class_bn_distance(ROOT / DATA[data]["teacher"], folder)
+    return {"teacher_within": sim["teacher"]["within"], "independent_within": sim["independent"]["within"],
+            "teacher_within_per_class": sim["teacher"]["within_per_class"],
+            "independent_within_per_class": sim["independent"]["within_per_class"],
+            "fd": sim["teacher"]["fd"], "class_bn": statistics.fmean(bn), "class_bn_per_class": bn,
+            "run": str(folder.relative_to(ROOT))}
+
+
 def measure(data: str, method: str, iterations: int, seed: int, crop: str, rows: dict) -> None:
     key = f"{data}|{method}|{crop}|{iterations}|{seed}"
     if key in rows:
         return
     folder = synthesise(data, method, iterations, seed, crop)
-    sim = similarity_rows(data, folder)
-    bn = class_bn_distance(ROOT / DATA[data]["teacher"], folder)
-    acc = student_accuracy(data, folder, seed)
     rows[key] = {"data": data, "method": method, "crop": crop, "iterations": iterations, "seed": seed,
-                 "teacher_within": sim["teacher"]["within"], "independent_within": sim["independent"]["within"],
-                 "teacher_within_per_class": sim["teacher"]["within_per_class"],
-                 "independent_within_per_class": sim["independent"]["within_per_class"],
-                 "fd": sim["teacher"]["fd"], "class_bn": statistics.fmean(bn), "class_bn_per_class": bn,
-                 "student_acc": acc, "run": str(folder.relative_to(ROOT))}
+                 **image_measures(data, folder), "student_acc": student_accuracy(data, folder, seed)}
     write_json_atomic(RESULTS, {"rows": rows, "protocol": protocol()})
-    print(f"{key}: within {rows[key]['teacher_within']:.3f} / {rows[key]['independent_within']:.3f}  "
-          f"class-BN {rows[key]['class_bn']:.2f}  FD {rows[key]['fd']:.2f}  student {acc:.3f}", flush=True)
+    row = rows[key]
+    print(f"{key}: within {row['teacher_within']:.3f} / {row['independent_within']:.3f}  "
+          f"class-BN {row['class_bn']:.2f}  FD {row['fd']:.2f}  student {row['student_acc']:.3f}", flush=True)
 
 
 def protocol() -> dict:

@@ -195,21 +195,11 @@ SIMILARITY = (("teacher_within", "within-class cosine, teacher features", 3),
 
 
 def measure_sources(cfg: SweepConfig, data: str) -> dict[str, dict]:
-    """{source: row} of bench/iterations.py's measures for every synthetic source of the spec (done ones only)."""
+    """{source: row} of bench/iterations.py's image measures for every finished synthetic source of the spec."""
     import iterations  # bench/iterations.py: the same measures as the iteration study
 
-    rows = {}
-    for source, folder in cfg.sources.items():
-        if read_status(Path(folder)).get("state") != "done":
-            continue
-        sim = iterations.similarity_rows(data, Path(folder))
-        bn = iterations.class_bn_distance(ROOT / cfg.teacher, Path(folder))
-        rows[source] = {"teacher_within": sim["teacher"]["within"], "independent_within": sim["independent"]["within"],
-                        "teacher_within_per_class": sim["teacher"]["within_per_class"],
-                        "independent_within_per_class": sim["independent"]["within_per_class"],
-                        "fd": sim["teacher"]["fd"], "class_bn": statistics.fmean(bn), "class_bn_per_class": bn,
-                        "run": str(Path(folder).relative_to(ROOT))}
-    return rows
+    return {source: iterations.image_measures(data, Path(folder)) for source, folder in cfg.sources.items()
+            if read_status(Path(folder)).get("state") == "done"}
 
 
 def similarity_table(rows: dict[str, dict], a: str = "sre2l", b: str = "lpld") -> str:
@@ -238,7 +228,7 @@ def tables(data: str, ipc: int = 10) -> str:
     ranking = read_json(main_dir(data, ipc) / "metrics.json", {}).get("dd_ranking") or saved.get("dd_ranking", [])
     parts = []
     if rows:
-        highs = sorted({float(r["ratio"]) for r in rows if r["strategy"] == "random" and float(r["ratio"] or 0) >= 40})
+        highs = sorted({float(r["ratio"]) for r in rows if r["strategy"] == "random" and float(r["ratio"]) >= 40})
         pairs = [(a, b) for a, b in (("sre2l", "+C"), ("sre2l", "lpld"), ("+C", "lpld"), ("random_real", "lpld"))
                  if {a, b} <= {r["source"] for r in rows}]
         parts += [f"## {data} IPC {ipc}, E = 300", accuracy_table(rows)]
