@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -125,27 +126,54 @@ def _run_locked(stage: str, cfg: Any, run_dir: Path, body: Callable[[JobContext]
     runs.write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     reporter = _StatusReporter(run_dir, stage)
     note = f"; recovered the stale lock of {lock.recovered}, which ended without finishing" if lock.recovered else ""
-    reporter(0.0, "starting" + note)
-
-    def on_term(signum, frame):
-        raise Cancelled(f"cancelled by signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+    on_term = _CancelOnTerm()
+    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None  # before status says running
     try:
+        reporter(0.0, "starting" + note)
         metrics = body(JobContext(run_dir, resume, device, reporter))
     except Cancelled as exc:
-        runs.write_status(run_dir, "cancelled", _progress(run_dir), str(exc), stage=stage)
+        with on_term.held():
+            runs.write_status(run_dir, "cancelled", _progress(run_dir), str(exc), stage=stage)
         raise
     except BaseException as exc:
-        runs.write_status(run_dir, "failed", _progress(run_dir), f"{type(exc).__name__}: {exc}", stage=stage,
-                          error=str(exc), traceback=traceback.format_exc(limit=8))
+        with on_term.held():
+            runs.write_status(run_dir, "failed", _progress(run_dir), f"{type(exc).__name__}: {exc}", stage=stage,
+                              error=str(exc), traceback=traceback.format_exc(limit=8))
         raise
+    else:
+        with on_term.held():
+            runs.write_json_atomic(run_dir / "metrics.json", metrics)
+            runs.write_status(run_dir, "done", 1.0, "finished", stage=stage)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    runs.write_json_atomic(run_dir / "metrics.json", metrics)
-    runs.write_status(run_dir, "done", 1.0, "finished", stage=stage)
     return metrics
+
+
+class _CancelOnTerm:
+    """A running stage's SIGTERM handler: raises `Cancelled` in the job's code, but while the job's outcome
+    is being written (`held`) it only notes the signal and raises once the outcome is on disk. A worker
+    pool ends its workers with SIGTERM the moment one fails; a worker whose own failure was half-written
+    at that moment would otherwise leave a `running` status behind a dead process."""
+
+    def __init__(self):
+        self.holding, self.pending = False, None
+
+    def __call__(self, signum, frame):
+        if self.holding:
+            self.pending = signum
+            return
+        raise Cancelled(f"cancelled by signal {signum}")
+
+    @contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            raise Cancelled(f"cancelled by signal {self.pending} (after the run's outcome was recorded)")
 
 
 def _main_thread() -> bool:

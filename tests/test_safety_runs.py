@@ -5,6 +5,7 @@ and checks that the command's message is one line without a traceback.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import os
@@ -299,3 +300,44 @@ def test_the_lock_names_its_holder_and_leaves_no_file(tmp_path):
         with RunLock(tmp_path):
             assert runs.lock_holder(tmp_path).startswith(f"pid {os.getpid()} on host ")
         assert runs.lock_holder(tmp_path) is None and not (tmp_path / runs.LOCK_FILE).exists()
+
+
+@dataclasses.dataclass
+class _ProbeConfig:
+    ipc: int = 500
+
+
+@pytest.mark.parametrize("outcome", ["failed", "done"])
+def test_a_sigterm_while_the_outcome_is_written_still_records_it(tmp_path, monkeypatch, outcome):
+    """A worker pool ends its workers with SIGTERM the moment one of them fails; a signal landing while
+    another job writes its own outcome must not leave a `running` status behind the process: the outcome
+    is recorded, then the job raises Cancelled, and the previous SIGTERM handler is back."""
+    import signal
+
+    import torch
+
+    def body(ctx):
+        if outcome == "failed":
+            raise ValueError("ipc 500 is more than the class holds")
+        return {"acc": 0.5}
+
+    real_write = runs.write_status
+
+    def write_status(run_dir, state, *args, **kwargs):
+        if state == outcome:
+            os.kill(os.getpid(), signal.SIGTERM)  # lands inside the write, as the pool's terminate() can
+        return real_write(run_dir, state, *args, **kwargs)
+
+    def outside_the_job(signum, frame):  # the handler before the job (the default one would end pytest)
+        raise AssertionError("SIGTERM reached the handler outside the job")
+
+    monkeypatch.setattr(runs, "write_status", write_status)
+    before = signal.signal(signal.SIGTERM, outside_the_job)
+    try:
+        with pytest.raises(jobs.Cancelled):
+            jobs.run_stage("probe", _ProbeConfig(), tmp_path / "run", body, torch.device("cpu"), seed=0)
+        assert signal.getsignal(signal.SIGTERM) is outside_the_job
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert runs.read_status(tmp_path / "run")["state"] == outcome
+    assert (tmp_path / "run" / "metrics.json").is_file() == (outcome == "done")
