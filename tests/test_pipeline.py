@@ -67,5 +67,7 @@ def test_a_synthesis_failing_in_a_worker_fails_the_pipeline_with_its_error(tmp_p
     status = read_status(tmp_path / "p")
     assert status["state"] == "failed" and "500" in status["error"]
     states = {read_status(child_dir(tmp_path / "p", preset))["state"] for preset in ("sre2l", "lpld")}
-    assert "failed" in states and states <= {"failed", "cancelled"}  # the other one stopped with the pool
+    # the other one failed too, or stopped with the pool (cancelled; no status at all had its job not begun),
+    # and never stays `running` behind a dead worker (read back as interrupted)
+    assert "failed" in states and states <= {"failed", "cancelled", "unknown"}
     assert multiprocessing.active_children() == []
