@@ -1,4 +1,5 @@
-"""Intervals shared by the bench tables: the 95% t interval of a mean over a few seeds."""
+"""Shared by the bench tables: sweep rows grouped by cell and seed, and the 95% t interval of a mean over a few
+seeds."""
 from __future__ import annotations
 
 import math
@@ -21,3 +22,12 @@ def mean_std(values: list[float], digits: int) -> str:
     """'mean ± std' (sample std; 0 for one value) with `digits` decimals."""
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
+
+
+def seed_cells(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
+    """A sweep's finished rows grouped as {(source, strategy, ratio as a float, 0 for none): {seed: row}}."""
+    cells: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            cells.setdefault((r["source"], r["strategy"], float(r["ratio"] or 0)), {})[r["seed"]] = r
+    return cells

@@ -38,7 +38,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intervals import mean_std, t95  # noqa: E402  (bench/intervals.py)
+from intervals import mean_std, seed_cells, t95  # noqa: E402  (bench/intervals.py)
 
 from distill_core.config import resolve_config  # noqa: E402
 from distill_core.labels.sweep import RESULTS_FILE, SweepConfig, read_rows, run_sweep  # noqa: E402
@@ -109,16 +109,8 @@ def epoch_config(cfg: SweepConfig, epochs: int) -> SweepConfig:
 # tables
 
 
-def _cells(rows: list[dict]) -> dict[tuple, dict[str, dict]]:
-    cells: dict[tuple, dict[str, dict]] = {}
-    for r in rows:
-        if r["status"] == "ok":
-            cells.setdefault((r["source"], r["strategy"], float(r["ratio"] or 0)), {})[r["seed"]] = r
-    return cells
-
-
 def accuracy_table(rows: list[dict]) -> str:
-    cells = _cells(rows)
+    cells = seed_cells(rows)
     out = ["| source | labels | actual compression | views / image | images covered | top-1 % (mean ± std) | seeds |",
            "|---|---|---:|---:|---:|---|---:|"]
     for (source, strategy, ratio), by_seed in cells.items():
@@ -135,7 +127,7 @@ def accuracy_table(rows: list[dict]) -> str:
 
 def loss_table(rows: list[dict], high: float = 40.0) -> str:
     """Points lost from 1x to `high`x per source: paired over seeds, with the 95% t interval."""
-    cells = _cells(rows)
+    cells = seed_cells(rows)
     out = [f"| source | {high:g}×: actual compression | views / image | images covered | 1× | {high:g}× "
            f"| loss 1× → {high:g}× (points) [95% CI, paired over seeds] | seeds |", "|---|---:|---:|---:|---|---|---|---:|"]
     for source in dict.fromkeys(k[0] for k in cells):
@@ -155,7 +147,7 @@ def loss_table(rows: list[dict], high: float = 40.0) -> str:
 def contrast_row(rows: list[dict], a: str = "sre2l", b: str = "lpld", high: float = 40.0) -> str:
     """`a` against `b`: the difference of their 1x -> `high`x losses and of their `high`x accuracies (b - a),
     each paired over seeds with its 95% t interval (points)."""
-    cells = _cells(rows)
+    cells = seed_cells(rows)
     acc = (lambda src, ratio, s: 100 * float(cells[(src, "random", ratio)][s]["accuracy"]))
     seeds = sorted(set.intersection(*(set(cells.get((src, "random", r), {})) for src in (a, b) for r in (1.0, high))))
     if len(seeds) < 2:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "quickstart.json"
 sys.path.insert(0, str(ROOT / "bench"))
 
-from intervals import mean_std, t95  # noqa: E402  (bench/intervals.py)
+from intervals import mean_std, seed_cells, t95  # noqa: E402  (bench/intervals.py)
 
 
 def one_run(workers: int, folder: Path) -> dict:
@@ -64,11 +64,7 @@ def _bounds(iv) -> dict:
 
 
 def accuracy_table(rows: list[dict]) -> str:
-    cells: dict[tuple, dict[str, float]] = {}
-    for r in rows:
-        if r["status"] == "ok":
-            cells.setdefault((r["source"], r["strategy"], float(r["ratio"] or 0)), {})[r["seed"]] = 100 * float(
-                r["accuracy"])
+    cells = {k: {s: 100 * float(r["accuracy"]) for s, r in by_seed.items()} for k, by_seed in seed_cells(rows).items()}
     out = ["| source | hard labels | 1× | 40× | points lost 1× → 40× [95% CI, paired over seeds] |",
            "|---|---|---|---|---|"]
     for source in dict.fromkeys(k[0] for k in cells):
