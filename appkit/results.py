@@ -41,8 +41,9 @@ def _cells(rows: list[dict]) -> dict[tuple, list[float]]:
 SCORES = ("HLR", "IOR", "LRS")
 COLUMN = {"HLR": "HLR (pp)", "IOR": "IOR (pp)", "LRS": "LRS"}  # DD-Ranking score -> its column; "<column> ±" = std
 SCALE = {"HLR": 100, "IOR": 100, "LRS": 1}  # fractions -> percentage points (HLR, IOR); LRS stays in [0, 1]
+DIGITS = {"HLR": 1, "IOR": 1, "LRS": 3}  # decimals each score is rounded to and shown with
 TABLE_FORMATS = {"accuracy (%)": ".1f", "± std": ".1f"} | {
-    f"{COLUMN[k]}{tail}": (".3f" if k == "LRS" else ".1f") for k in SCORES for tail in ("", " ±")}
+    f"{COLUMN[k]}{tail}": f".{DIGITS[k]}f" for k in SCORES for tail in ("", " ±")}
 
 
 def accuracy_table(rows: list[dict], teacher_acc: float | None) -> list[dict]:
@@ -90,7 +91,7 @@ def accuracy_table(rows: list[dict], teacher_acc: float | None) -> list[dict]:
 
 def _score(name: str, value: float) -> float:
     """A DD-Ranking score (a fraction) as its column shows it: HLR and IOR in points to 0.1, LRS to 0.001."""
-    return round(SCALE[name] * value, 3 if name == "LRS" else 1)
+    return round(SCALE[name] * value, DIGITS[name])
 
 
 TABLE_HELP = ("Accuracy of students on the real test set, mean over seeds (± std when more than one seed); "
